@@ -1,0 +1,142 @@
+"""The case (案件): everything recorded about one policy's interpretation, or one training or
+inspection of the government office.
+
+The case is an eventsourcing `Aggregate` rebuilt from the case's events in the JetStream log,
+which is the only event store: the aggregate's own pending events are never persisted. The
+intake asks the case whether an event is possible (`check`), appends it to the log under the
+case's optimistic lock, and only then applies it (`record`) with the sequence the log gave it,
+so the aggregate never holds anything the log does not.
+
+Everything here is pure and in memory: no I/O, safe to call on the event loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from events.catalogue import Event
+from events.codec import encode
+from events.outcomes import Reason, Rejection
+
+_NAMESPACE = uuid5(NAMESPACE_URL, "urn:jiedu:case")
+
+
+def digest(e: Event) -> str:
+    """What makes two sendings of one event ID the same event: its canonical content."""
+    return hashlib.blake2b(encode(e), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """Where an event ID landed in the log, and what it said."""
+
+    sequence: int
+    digest: str
+
+
+class Case(Aggregate):
+    """One case and the facts the intake needs to judge the next event on it."""
+
+    @staticmethod
+    def create_id(case_id: str, kind: str, department: str, sequence: int, opening: Any) -> UUID:
+        return uuid5(_NAMESPACE, case_id)
+
+    @event("Opened")
+    def __init__(
+        self, case_id: str, kind: str, department: str, sequence: int, opening: Any
+    ) -> None:
+        self.case_id = case_id
+        self.kind = kind
+        self.department = department
+        self.last_sequence = 0
+        self.recorded: dict[str, Recorded] = {}
+        self.references: dict[str, set[str]] = {}
+        self._apply(sequence, opening)
+
+    @event("Recorded")
+    def record(self, sequence: int, fact: Any) -> None:
+        """Apply an event the log holds at `sequence`."""
+        self._apply(sequence, fact)
+
+    @classmethod
+    def open(cls, sequence: int, e: Event) -> Case:
+        return cls(
+            case_id=e.case_id,
+            kind=e.CASE_KIND or "policy",
+            department=e.department,
+            sequence=sequence,
+            opening=e,
+        )
+
+    @classmethod
+    def rebuild(cls, history: Iterable[tuple[int, Event]]) -> Case | None:
+        """The case as of the end of `history` (its events in log order)."""
+        case: Case | None = None
+        for sequence, e in history:
+            if case is None:
+                case = cls.open(sequence, e)
+            else:
+                case.record(sequence, e)
+        if case is not None:
+            case.collect_events()  # the log already holds them
+        return case
+
+    def _apply(self, sequence: int, e: Event) -> None:
+        self.last_sequence = sequence
+        self.recorded[e.event_id] = Recorded(sequence, digest(e))
+        for field, kind in _REFERENCE_KEYS.get(e.type, ()):
+            self.references.setdefault(kind, set()).add(getattr(e.data, field))
+
+    def duplicate_of(self, e: Event) -> int | None:
+        """The sequence of an earlier sending of this event, or None if it is new.
+
+        Raises `Rejection` if the ID was used before for different content."""
+        seen = self.recorded.get(e.event_id)
+        if seen is None:
+            return None
+        if seen.digest != digest(e):
+            raise Rejection(
+                Reason.EVENT_ID_CONFLICT,
+                f"event ID {e.event_id} is at sequence {seen.sequence} with other content",
+            )
+        return seen.sequence
+
+    def check(self, e: Event) -> None:
+        """Raise `Rejection` if `e` cannot happen on this case as it stands."""
+        if e.OPENS_CASE:
+            raise Rejection(Reason.CASE_EXISTS, f"case {self.case_id} is already open")
+        if e.CASE_KIND is not None and e.CASE_KIND != self.kind:
+            raise Rejection(
+                Reason.WRONG_CASE_KIND, f"{e.type} does not happen on a {self.kind} case"
+            )
+        if e.department != self.department:
+            raise Rejection(
+                Reason.CASE_DEPARTMENT_MISMATCH,
+                f"case {self.case_id} is accountable to {self.department}, not {e.department}",
+            )
+        if e.REFERS_TO is not None:
+            field, kind = e.REFERS_TO
+            ref = getattr(e.data, field)
+            if ref not in self.references.get(kind, set()):
+                raise Rejection(Reason.UNKNOWN_REFERENCE, f"no {kind} {ref} on this case")
+
+
+_REFERENCE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ConsultationReceived": (("consultation_id", "consultation"),),
+    "OpinionDetected": (("opinion_id", "opinion"),),
+    "MediaInterpretationReported": (("report_id", "media report"),),
+    "FindingRecorded": (("finding_id", "finding"),),
+}
+"""Events that introduce something later events refer to (see `Envelope.REFERS_TO`)."""
+
+
+def check_new_case(e: Event) -> None:
+    """An event for a case the log does not hold: only an opening event is possible."""
+    if not e.OPENS_CASE:
+        raise Rejection(Reason.UNKNOWN_CASE, f"case {e.case_id} has not been opened")

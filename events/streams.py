@@ -1,0 +1,162 @@
+"""Every stream, subject pattern and key-value bucket of Jiedu, defined once.
+
+Subjects carry department and case so that NATS permissions can confine a source to its own
+department, and so that one case's history is one wildcard away:
+
+    jiedu.intake.<source department>.<source system>.<case>    sources publish here
+    jiedu.intake.<partition>.<source department>.<source system>.<case>   … and it is stored so
+    jiedu.events.<accountable department>.<case>.<type>        the log
+    jiedu.rejected.<reason>.<intake sequence>                  refused messages, raw
+    jiedu.outcomes.<source department>.<source system>         answers to sources (core NATS)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    SubjectTransform,
+)
+
+INTAKE = "INTAKE"
+EVENTS = "EVENTS"
+REJECTED = "REJECTED"
+OUTCOMES_BUCKET = "JIEDU_OUTCOMES"
+LEASES_BUCKET = "JIEDU_INTAKE_LEASES"
+
+DEFAULT_PARTITIONS = 8
+"""INTAKE is split by case so that one case is handled by one intake worker at a time, in order.
+Fixed when the stream is created: changing it needs a new INTAKE stream."""
+
+
+def intake_subject(source_department: str, source_system: str, case_id: str) -> str:
+    return f"jiedu.intake.{source_department}.{source_system}.{case_id}"
+
+
+def intake_partition_filter(partition: int) -> str:
+    return f"jiedu.intake.{partition}.>"
+
+
+@dataclass(frozen=True)
+class IntakeAddress:
+    """Where a stored intake message came from, read off its (partitioned) subject."""
+
+    partition: int
+    source_department: str
+    source_system: str
+    case_id: str
+
+    @classmethod
+    def parse(cls, subject: str) -> IntakeAddress:
+        _, _, partition, department, system, case = subject.split(".", 5)
+        return cls(int(partition), department, system, case)
+
+
+def event_subject(department: str, case_id: str, event_type: str) -> str:
+    return f"jiedu.events.{department}.{case_id}.{event_type}"
+
+
+def case_filter(case_id: str) -> str:
+    """All events of one case, whatever its department: the span of the case's optimistic lock."""
+    return f"jiedu.events.*.{case_id}.>"
+
+
+def department_filter(department: str) -> str:
+    return f"jiedu.events.{department}.>"
+
+
+ALL_EVENTS = "jiedu.events.>"
+
+
+def rejected_subject(reason: str, intake_sequence: int) -> str:
+    return f"jiedu.rejected.{reason}.{intake_sequence}"
+
+
+def rejected_filter(intake_sequence: int) -> str:
+    """One refused intake message, whatever its reason: recorded at most once."""
+    return f"jiedu.rejected.*.{intake_sequence}"
+
+
+def outcomes_subject(source_department: str, source_system: str) -> str:
+    return f"jiedu.outcomes.{source_department}.{source_system}"
+
+
+def intake_consumer(partition: int) -> str:
+    return f"intake-p{partition}"
+
+
+def intake_stream(partitions: int = DEFAULT_PARTITIONS) -> StreamConfig:
+    """Work queue: holds what sources publish (also while intake is down) until intake acks it."""
+    return StreamConfig(
+        name=INTAKE,
+        subjects=["jiedu.intake.*.*.*"],
+        retention=RetentionPolicy.WORK_QUEUE,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        subject_transform=SubjectTransform(
+            src="jiedu.intake.*.*.*",
+            dest=f"jiedu.intake.{{{{partition({partitions},3)}}}}"
+            ".{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}",
+        ),
+    )
+
+
+def events_stream() -> StreamConfig:
+    """The log: file-stored, never deleted nor purged, no limits. Corrections are new events."""
+    return StreamConfig(
+        name=EVENTS,
+        subjects=[ALL_EVENTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
+        deny_delete=True,
+        deny_purge=True,
+        allow_direct=True,
+        allow_atomic=True,
+    )
+
+
+def rejected_stream() -> StreamConfig:
+    """Refused messages, raw, with reason and source in headers: where operators look."""
+    return StreamConfig(
+        name=REJECTED,
+        subjects=["jiedu.rejected.>"],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
+def intake_consumer_config(partition: int, ack_wait_s: float) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=intake_consumer(partition),
+        filter_subject=intake_partition_filter(partition),
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ack_wait_s,
+        max_deliver=-1,  # the intake counts deliveries itself and rejects; nothing is dropped
+        max_ack_pending=10_000,
+    )
+
+
+class Header:
+    """Headers Jiedu reads or writes (JetStream's own are in nats.js.api.Header)."""
+
+    EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+    EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
+    INTAKE_SUBJECT = "Jiedu-Intake-Subject"
+    INTAKE_SEQUENCE = "Jiedu-Intake-Sequence"
+    REASON = "Jiedu-Reason"
+    DETAIL = "Jiedu-Detail"
+    REJECTED_AT = "Jiedu-Rejected-At"
+    EVENT_ID = "Jiedu-Event-Id"
+
+
+WRONG_LAST_SEQUENCE = 10071
+"""JetStream's error code when an optimistic-concurrency expectation fails."""

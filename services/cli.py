@@ -1,0 +1,185 @@
+"""`jiedu`: the command line. Thin: each command parses its arguments and calls the services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from events import streams
+from events.outcomes import Outcome
+from services import bootstrap, logs
+from services.config import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Jiedu 解读 — policy "
+                  "interpretation duties of Yuzhong District, kept on an immutable event log.")
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings.from_env(data_dir=data_dir)
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+@app.command()
+def up(data_dir: DataDir = None) -> None:
+    """Start the whole system: its own nats-server (unless NATS_URL is set) and the intake.
+    Runs until Ctrl-C."""
+    settings = _settings(data_dir)
+    server = None
+    if not settings.nats_url:
+        server = bootstrap.server_for(settings).start()
+        bootstrap.record_url(settings.data_dir, server.url)
+        typer.echo(f"nats-server 2.15 at {server.url}, store {server.store_dir}", err=True)
+    try:
+        asyncio.run(_run_intake(settings))
+    finally:
+        if server:
+            server.stop()
+
+
+@app.command()
+def intake(data_dir: DataDir = None) -> None:
+    """Run one intake instance against the configured server (several may run at once)."""
+    asyncio.run(_run_intake(_settings(data_dir)))
+
+
+async def _run_intake(settings: Settings) -> None:
+    from services.app import intake_app  # noqa: PLC0415  (keeps `jiedu status` light)
+
+    faststream_app = intake_app(settings)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError):
+        loop.add_signal_handler(signal.SIGTERM, faststream_app.exit)
+    await faststream_app.run()
+
+
+@app.command()
+def emit(
+    file: Annotated[str, typer.Argument(help="a JSON event file, or - for standard input")],
+    source: Annotated[
+        str | None, typer.Option(help="DEPARTMENT/SYSTEM to publish as (default: the event's)")
+    ] = None,
+    case: Annotated[str | None, typer.Option(help="case ID for the subject (default: the event's)")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Publish one event as an upstream system would, and print its outcome."""
+    body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raw = {}
+    raw = raw if isinstance(raw, dict) else {}
+    department, _, system = (source or "").partition("/")
+    department = department or str(raw.get("department", ""))
+    system = system or str(raw.get("source_system", ""))
+    case_id = case or str(raw.get("case_id", ""))
+    if not (department and system and case_id):
+        typer.echo("give --source DEPARTMENT/SYSTEM and --case for a message without them", err=True)
+        raise typer.Exit(2)
+    outcome = asyncio.run(_emit(_settings(data_dir), body, department, system, case_id, timeout))
+    if outcome is None:
+        typer.echo("no outcome within the timeout (is the intake running?)", err=True)
+        raise typer.Exit(2)
+    _print_json(outcome.model_dump(mode="json", exclude_none=True))
+    raise typer.Exit(0 if outcome.status != "rejected" else 1)
+
+
+async def _emit(
+    settings: Settings, body: bytes, department: str, system: str, case_id: str, timeout: float
+) -> Outcome | None:
+    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-emit")
+    try:
+        answers = await nc.subscribe(streams.outcomes_subject(department, system))
+        ack = await nc.jetstream().publish(
+            streams.intake_subject(department, system, case_id), body
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while (left := deadline - loop.time()) > 0:
+            try:
+                msg = await answers.next_msg(timeout=left)
+            except TimeoutError:
+                break
+            outcome = Outcome.model_validate_json(msg.data)
+            if outcome.intake_sequence == ack.seq:
+                return outcome
+        return None
+    finally:
+        await nc.close()
+
+
+@app.command()
+def status(event_id: str, data_dir: DataDir = None) -> None:
+    """The outcome of an intake message by its event ID: accepted at sequence N, or rejected."""
+    outcome = asyncio.run(_status(_settings(data_dir), event_id))
+    if outcome is None:
+        typer.echo(f"no outcome recorded for {event_id}", err=True)
+        raise typer.Exit(1)
+    _print_json(outcome.model_dump(mode="json", exclude_none=True))
+
+
+async def _status(settings: Settings, event_id: str) -> Outcome | None:
+    async with bootstrap.parts(settings, "jiedu-status", ensure=False) as p:
+        return await p.log.outcome(event_id)
+
+
+@app.command()
+def tail(
+    from_start: Annotated[bool, typer.Option("--all", help="from the first event")] = False,
+    follow: Annotated[bool, typer.Option(help="keep following new events")] = True,
+    data_dir: DataDir = None,
+) -> None:
+    """Follow the log, one readable line per event."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_tail(_settings(data_dir), from_start, follow))
+
+
+async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
+    from nats.js.api import DeliverPolicy  # noqa: PLC0415
+
+    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-tail")
+    js = nc.jetstream()
+    head = (await js.stream_info(streams.EVENTS)).state.last_seq
+    sub = await js.subscribe(
+        streams.ALL_EVENTS,
+        ordered_consumer=True,
+        deliver_policy=DeliverPolicy.ALL if from_start else DeliverPolicy.NEW,
+    )
+    try:
+        while True:
+            if not follow and (not from_start or head == 0):
+                break
+            msg = await sub.next_msg(timeout=None)
+            seq = msg.metadata.sequence.stream
+            e = orjson.loads(msg.data)
+            typer.echo(
+                f"{seq:>8}  {e.get('occurred_at', '?'):<25}  {e.get('department', '?'):<18} "
+                f"{e.get('case_id', '?'):<20} {e.get('type', '?'):<28} {e.get('event_id', '?')}"
+            )
+            if not follow and seq >= head:
+                break
+    finally:
+        await nc.close()
+
+
+def main() -> None:
+    logs.configure(Settings.from_env().log_level)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The JetStream adapter: the only place that knows how Jiedu's streams are read and written.
+
+`EventLog` appends events under a case's optimistic lock, reads a case's history back, records
+refused messages exactly once, and keeps each intake message's outcome by event ID.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import orjson
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.errors import APIError, BadRequestError, KeyNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from events import streams
+from events.catalogue import Event
+from events.codec import loads
+from events.outcomes import Outcome
+from events.streams import Header
+
+PUBLISH_TIMEOUT_S = 5.0
+
+
+class Conflict(Exception):
+    """Someone else appended to the case since we last read it: reload and decide again."""
+
+
+def _is_conflict(error: APIError) -> bool:
+    return error.err_code == streams.WRONG_LAST_SEQUENCE
+
+
+async def ensure_streams(
+    js: JetStreamContext, *, partitions: int = streams.DEFAULT_PARTITIONS, ack_wait_s: float = 30
+) -> None:
+    """Create Jiedu's streams, buckets and intake consumers if they are missing. Idempotent, and
+    safe to run from several instances at once."""
+    for config in (
+        streams.intake_stream(partitions),
+        streams.events_stream(),
+        streams.rejected_stream(),
+    ):
+        try:
+            await js.stream_info(config.name or "")
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+            except BadRequestError:  # created meanwhile by another instance
+                await js.stream_info(config.name or "")
+    for bucket, ttl in ((streams.OUTCOMES_BUCKET, None), (streams.LEASES_BUCKET, None)):
+        try:
+            await js.key_value(bucket)
+        except NotFoundError:
+            await js.create_key_value(
+                KeyValueConfig(bucket=bucket, history=1, ttl=ttl, storage=StorageType.FILE)
+            )
+    for partition in range(partitions):
+        await js.add_consumer(
+            streams.INTAKE, streams.intake_consumer_config(partition, ack_wait_s)
+        )
+
+
+class EventLog:
+    """Reads and writes the log for one connection."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
+        self._outcomes: KeyValue | None = None
+
+    async def outcomes(self) -> KeyValue:
+        if self._outcomes is None:
+            self._outcomes = await self.js.key_value(streams.OUTCOMES_BUCKET)
+        return self._outcomes
+
+    async def append(
+        self, subject: str, body: bytes, *, expected_last: int, case_id: str, headers: dict[str, str]
+    ) -> int:
+        """Append one event if the case's last event is still at `expected_last` (0: no case yet).
+
+        Returns the event's sequence; raises `Conflict` if the case moved on meanwhile."""
+        hdrs = {
+            **headers,
+            Header.EXPECTED_LAST_SUBJECT_SEQ: str(expected_last),
+            Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.case_filter(case_id),
+        }
+        future = await self.js.publish_async(subject, body, headers=hdrs)
+        try:
+            ack = await asyncio.wait_for(future, PUBLISH_TIMEOUT_S)
+        except APIError as e:
+            if _is_conflict(e):
+                raise Conflict(case_id) from None
+            raise
+        return int(ack.seq)
+
+    async def history(self, case_id: str) -> list[tuple[int, Event]]:
+        """Every event of one case, in log order."""
+        return [(seq, loads(body)) for seq, body in await self.read(streams.case_filter(case_id))]
+
+    async def read(self, filter_subject: str, start: int = 1) -> list[tuple[int, bytes]]:
+        """All stored messages matching `filter_subject` from sequence `start`, in order."""
+        sub = await self.js.pull_subscribe(
+            filter_subject,
+            stream=streams.EVENTS,
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.NONE,
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                opt_start_seq=start,
+                inactive_threshold=10.0,
+                mem_storage=True,
+            ),
+        )
+        try:
+            pending = (await sub.consumer_info()).num_pending
+            out: list[tuple[int, bytes]] = []
+            while len(out) < pending:
+                for msg in await sub.fetch(min(pending - len(out), 1000), timeout=PUBLISH_TIMEOUT_S):
+                    out.append((msg.metadata.sequence.stream, msg.data))
+            return out
+        finally:
+            await sub.unsubscribe()
+
+    async def reject(
+        self, *, raw: bytes, intake_subject: str, intake_sequence: int, reason: str, detail: str
+    ) -> None:
+        """Keep a refused message, raw, once: a redelivered message is not recorded twice."""
+        headers = {
+            Header.INTAKE_SUBJECT: intake_subject,
+            Header.INTAKE_SEQUENCE: str(intake_sequence),
+            Header.REASON: reason,
+            Header.DETAIL: detail[:2000],
+            Header.REJECTED_AT: datetime.now(UTC).isoformat(),
+            Header.EXPECTED_LAST_SUBJECT_SEQ: "0",
+            Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.rejected_filter(intake_sequence),
+        }
+        future = await self.js.publish_async(
+            streams.rejected_subject(reason, intake_sequence), raw, headers=headers
+        )
+        try:
+            await asyncio.wait_for(future, PUBLISH_TIMEOUT_S)
+        except APIError as e:
+            if not _is_conflict(e):  # a conflict means it is recorded already
+                raise
+
+    async def keep_outcomes(self, outcomes: Sequence[Outcome]) -> None:
+        """Record outcomes by event ID. An accepted outcome is never replaced by a refusal of a
+        later, different sending of the same ID."""
+        futures = []
+        for outcome in outcomes:
+            if outcome.event_id is None or outcome.status == "duplicate":
+                continue
+            if outcome.status == "rejected":
+                existing = await self.outcome(outcome.event_id)
+                if existing is not None and existing.status == "accepted":
+                    continue
+            futures.append(
+                await self.js.publish_async(
+                    f"$KV.{streams.OUTCOMES_BUCKET}.{outcome.event_id}",
+                    outcome.model_dump_json().encode(),
+                )
+            )
+        if futures:
+            await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT_S)
+
+    async def outcome(self, event_id: str) -> Outcome | None:
+        kv = await self.outcomes()
+        try:
+            entry = await kv.get(event_id)
+        except KeyNotFoundError:
+            return None
+        return Outcome.model_validate(orjson.loads(entry.value or b"{}"))
+
+    async def announce(self, source_department: str, source_system: str, outcome: Outcome) -> None:
+        """Tell the source (core NATS, fire and forget: the outcome is kept by ID as well)."""
+        await self.nc.publish(
+            streams.outcomes_subject(source_department, source_system),
+            outcome.model_dump_json().encode(),
+        )

@@ -1,0 +1,357 @@
+"""The intake (受理): the one way into the log.
+
+Every message a source publishes to INTAKE is decoded, validated, authorised and applied to its
+case; it then ends either in EVENTS (appended under the case's optimistic lock) or in REJECTED
+(raw, with a reason code). Either way its outcome is announced to the source and kept by event
+ID. A message is acknowledged only after that, so a crash redelivers it and the case's history
+(not a time window) recognises it as a duplicate.
+
+INTAKE is split into partitions by case. An instance works on a partition only while it holds
+that partition's lease, so one case is handled by one worker at a time and keeps its order;
+several instances share the partitions and take over those of an instance that stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from domain.authorisation import authorise
+from domain.case import Case, check_new_case
+from events import streams
+from events.catalogue import Event
+from events.codec import decode
+from events.organs import Organs
+from events.outcomes import Outcome, Reason, Rejection
+from events.streams import Header, IntakeAddress
+from services import logs
+from services.config import Settings
+from services.eventlog import Conflict, EventLog
+
+log = logs.get("jiedu.intake")
+
+WAITS_FOR_PREREQUISITE = frozenset({Reason.UNKNOWN_CASE, Reason.UNKNOWN_REFERENCE})
+"""Refusals that may be only a matter of arrival order: the message waits and is tried again."""
+
+
+@dataclass
+class Item:
+    """One intake message on its way through a batch."""
+
+    msg: Msg
+    address: IntakeAddress
+    intake_sequence: int
+    deliveries: int
+    event: Event | None = None
+    outcome: Outcome | None = None
+    retry_in: float | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Intake:
+    """Handles batches of intake messages for the partitions this instance holds."""
+
+    def __init__(self, log_: EventLog, organs: Organs, settings: Settings) -> None:
+        self.log = log_
+        self.organs = organs
+        self.waits = settings.wait_for_case_s
+        self.cases: OrderedDict[str, Case | None] = OrderedDict()
+        self.max_cached = 50_000
+
+    async def handle(self, msgs: Sequence[Msg]) -> None:
+        items = [self._parse(m) for m in msgs]
+        by_case: dict[str, list[Item]] = {}
+        for item in items:
+            if item.event is not None and item.outcome is None and item.retry_in is None:
+                by_case.setdefault(item.event.case_id, []).append(item)
+        await asyncio.gather(*(self._handle_case(c, its) for c, its in by_case.items()))
+        await self._settle(items)
+
+    def _parse(self, msg: Msg) -> Item:
+        meta = msg.metadata
+        item = Item(msg, IntakeAddress.parse(msg.subject), meta.sequence.stream, meta.num_delivered)
+        try:
+            item.event = decode(msg.data)
+            authorise(item.event, item.address, self.organs)
+        except Rejection as r:
+            self._refuse(item, r)
+        return item
+
+    def _refuse(self, item: Item, r: Rejection) -> None:
+        if r.reason in WAITS_FOR_PREREQUISITE and item.deliveries <= len(self.waits):
+            item.retry_in = self.waits[item.deliveries - 1]
+            return
+        event = item.event
+        item.outcome = Outcome(
+            status="rejected",
+            intake_sequence=item.intake_sequence,
+            event_id=event.event_id if event else _event_id_of(item.msg.data),
+            case_id=event.case_id if event else None,
+            reason=r.reason,
+            detail=r.detail,
+            at=_now(),
+        )
+
+    async def _handle_case(self, case_id: str, items: list[Item]) -> None:
+        """Apply one case's messages in order: decide, append under the lock, then record."""
+        known = case_id in self.cases
+        case = self.cases.pop(case_id, None)
+        for item in items:
+            e = item.event
+            assert e is not None
+            for _ in range(10):
+                if not known and not e.OPENS_CASE:
+                    case, known = Case.rebuild(await self.log.history(case_id)), True
+                try:
+                    case = await self._apply(case, e, item)
+                    break
+                except Conflict:  # the case moved on meanwhile (or already exists): re-read it
+                    case, known = Case.rebuild(await self.log.history(case_id)), True
+                except Rejection as r:
+                    self._refuse(item, r)
+                    break
+        self.cases[case_id] = case
+        while len(self.cases) > self.max_cached:
+            self.cases.popitem(last=False)
+
+    async def _apply(self, case: Case | None, e: Event, item: Item) -> Case:
+        if case is not None and (seq := case.duplicate_of(e)) is not None:
+            item.outcome = self._outcome("duplicate", item, seq)
+            return case
+        if case is None:
+            check_new_case(e)
+        else:
+            case.check(e)
+        seq = await self.log.append(
+            streams.event_subject(e.department, e.case_id, e.type),
+            item.msg.data,
+            expected_last=case.last_sequence if case else 0,
+            case_id=e.case_id,
+            headers={
+                Header.INTAKE_SUBJECT: item.msg.subject,
+                Header.INTAKE_SEQUENCE: str(item.intake_sequence),
+                Header.EVENT_ID: e.event_id,
+            },
+        )
+        if case is None:
+            case = Case.open(seq, e)
+        else:
+            case.record(seq, e)
+        case.collect_events()  # the log holds them; the aggregate's own list is not a store
+        item.outcome = self._outcome("accepted", item, seq)
+        log.info("accepted", event_id=e.event_id, case_id=e.case_id, sequence=seq, type=e.type)
+        return case
+
+    @staticmethod
+    def _outcome(status: str, item: Item, seq: int) -> Outcome:
+        e = item.event
+        assert e is not None
+        return Outcome(
+            status=status,  # type: ignore[arg-type]
+            intake_sequence=item.intake_sequence,
+            event_id=e.event_id,
+            case_id=e.case_id,
+            sequence=seq,
+            at=_now(),
+        )
+
+    async def _settle(self, items: list[Item]) -> None:
+        """Make every outcome durable, tell the sources, then acknowledge (or delay) each one."""
+        refused = [i for i in items if i.outcome and i.outcome.status == "rejected"]
+        await asyncio.gather(
+            *(
+                self.log.reject(
+                    raw=i.msg.data,
+                    intake_subject=i.msg.subject,
+                    intake_sequence=i.intake_sequence,
+                    reason=str(i.outcome.reason),
+                    detail=i.outcome.detail or "",
+                )
+                for i in refused
+                if i.outcome
+            )
+        )
+        for i in refused:
+            assert i.outcome is not None
+            log.warning(
+                "rejected",
+                event_id=i.outcome.event_id,
+                case_id=i.outcome.case_id,
+                intake_sequence=i.intake_sequence,
+                reason=str(i.outcome.reason),
+                detail=i.outcome.detail,
+            )
+        done = [i for i in items if i.outcome is not None]
+        await self.log.keep_outcomes([i.outcome for i in done if i.outcome])
+        for i in done:
+            assert i.outcome is not None
+            await self.log.announce(
+                i.address.source_department, i.address.source_system, i.outcome
+            )
+            await i.msg.ack()
+        for i in items:
+            if i.outcome is None and i.retry_in is not None:
+                await i.msg.nak(delay=i.retry_in)
+
+
+def _event_id_of(body: bytes) -> str | None:
+    """The event ID of a message that failed validation, if it names a usable one."""
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    event_id = raw.get("event_id") if isinstance(raw, dict) else None
+    if isinstance(event_id, str) and event_id.replace("-", "").replace("_", "").isalnum():
+        return event_id if 0 < len(event_id) <= 128 and event_id.isascii() else None
+    return None
+
+
+class IntakeService:
+    """Leases partitions of INTAKE and runs a worker for each one held."""
+
+    def __init__(self, nc: Client, organs: Organs, settings: Settings) -> None:
+        self.nc = nc
+        self.settings = settings
+        self.intake = Intake(EventLog(nc), organs, settings)
+        self.me = settings.instance
+        self.workers: dict[int, asyncio.Task[None]] = {}
+        self.revisions: dict[int, int] = {}
+        self._leases: KeyValue | None = None
+        self._loop: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        self._leases = await self.nc.jetstream().key_value(streams.LEASES_BUCKET)
+        await self._tend_leases()
+        self._loop = asyncio.create_task(self._lease_loop(), name="intake-leases")
+
+    async def stop(self) -> None:
+        """Finish the batches in hand, then give the partitions back for others to take."""
+        self._stopping.set()
+        if self._loop:
+            await self._loop
+        await asyncio.gather(*self.workers.values(), return_exceptions=True)
+        for partition in list(self.revisions):
+            await self._release(partition)
+
+    @property
+    def partitions(self) -> list[int]:
+        return sorted(self.workers)
+
+    async def _lease_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.lease_ttl_s / 3)
+            except TimeoutError:
+                await self._tend_leases()
+
+    async def _tend_leases(self) -> None:
+        """Renew what we hold; take free or expired partitions up to a fair share."""
+        kv = self._leases
+        assert kv is not None
+        now = time.time()
+        until = orjson.dumps({"owner": self.me, "until": now + self.settings.lease_ttl_s})
+        await kv.put(f"instance.{self.me}", until)
+        alive = 0
+        owners: dict[int, tuple[str, float, int]] = {}
+        for key in await _keys(kv):
+            entry = await _get(kv, key)
+            if entry is None:
+                continue
+            value, revision = entry
+            if key.startswith("instance.") and value["until"] > now:
+                alive += 1
+            elif key.startswith("partition."):
+                owners[int(key.split(".")[1])] = (value["owner"], value["until"], revision)
+        share = -(-self.settings.partitions // max(alive, 1))
+        for partition in range(self.settings.partitions):
+            key = f"partition.{partition}"
+            owner, expires, revision = owners.get(partition, ("", 0.0, 0))
+            try:
+                if owner == self.me and partition in self.revisions:
+                    if len(self.revisions) > share and partition == max(self.revisions):
+                        await self._release(partition)
+                        continue
+                    self.revisions[partition] = await kv.update(key, until, last=revision)
+                elif (not owner or expires < now) and len(self.revisions) < share:
+                    if revision:
+                        rev = await kv.update(key, until, last=revision)
+                    else:
+                        rev = await kv.create(key, until)
+                    self.revisions[partition] = rev
+                    self._start_worker(partition)
+            except KeyWrongLastSequenceError:
+                self._lose(partition)
+            except Exception as e:  # another instance won the race for it
+                if "wrong last sequence" not in str(e):
+                    raise
+                self._lose(partition)
+
+    def _start_worker(self, partition: int) -> None:
+        log.info("partition acquired", partition=partition, instance=self.me)
+        self.workers[partition] = asyncio.create_task(
+            self._work(partition), name=f"intake-p{partition}"
+        )
+
+    def _lose(self, partition: int) -> None:
+        if self.revisions.pop(partition, None) is not None:
+            log.warning("partition lost", partition=partition, instance=self.me)
+
+    async def _release(self, partition: int) -> None:
+        revision = self.revisions.pop(partition, None)
+        worker = self.workers.pop(partition, None)
+        if worker:
+            await worker
+        if revision is not None and self._leases is not None:
+            try:
+                await self._leases.delete(f"partition.{partition}", last=revision)
+            except Exception:  # expired and taken meanwhile: nothing of ours to give back
+                pass
+            log.info("partition released", partition=partition, instance=self.me)
+
+    async def _work(self, partition: int) -> None:
+        js = self.nc.jetstream()
+        sub = await js.pull_subscribe_bind(
+            durable=streams.intake_consumer(partition), stream=streams.INTAKE
+        )
+        try:
+            while partition in self.revisions and not self._stopping.is_set():
+                try:
+                    msgs = await sub.fetch(self.settings.intake_batch, timeout=0.5)
+                except NatsTimeout:
+                    continue
+                await self.intake.handle(msgs)
+        finally:
+            self.workers.pop(partition, None)
+            self.intake.cases.clear()  # another instance may own some of these cases next
+
+
+async def _keys(kv: KeyValue) -> list[str]:
+    try:
+        return list(await kv.keys())
+    except Exception as e:  # nats-py raises NoKeysError on an empty bucket
+        if type(e).__name__ == "NoKeysError":
+            return []
+        raise
+
+
+async def _get(kv: KeyValue, key: str) -> tuple[dict[str, object], int] | None:
+    try:
+        entry = await kv.get(key)
+    except KeyNotFoundError:
+        return None
+    return orjson.loads(entry.value or b"{}"), int(entry.revision or 0)

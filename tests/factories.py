@@ -1,0 +1,91 @@
+"""Valid events as upstream systems send them, for tests to vary."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import orjson
+
+_ids = itertools.count(1)
+
+OA = "oa"
+
+
+def envelope(type_: str, case_id: str, department: str = "drc", **data: Any) -> dict[str, Any]:
+    return {
+        "event_id": f"ev-{next(_ids):06d}",
+        "type": type_,
+        "schema_version": 2 if type_ == "DraftSubmitted" else 1,
+        "case_id": case_id,
+        "department": department,
+        "actor": {"id": "u-001", "name": "张三"},
+        "source_system": OA,
+        "occurred_at": "2026-07-06T09:30:00+08:00",
+        "data": data,
+    }
+
+
+def material(material_id: str = "m1", form: str = "text") -> dict[str, Any]:
+    return {
+        "material_id": material_id,
+        "form": form,
+        "background": "依据《重庆市行政机关政策解读工作办法》",
+        "main_content": "主要内容",
+        "audience": "辖区企业",
+        "standards": "执行标准",
+        "time_limits": "自印发之日起施行",
+        "cautions": "注意事项",
+        "key_terms": [{"term": "政策兑现", "explanation": "兑现承诺的扶持资金"}],
+        "old_vs_new": "与旧政策相比",
+    }
+
+
+def plan(title: str = "关于促进楼宇经济发展的若干措施") -> dict[str, Any]:
+    return {
+        "title": title,
+        "category": "normative",
+        "forms": ["text", "chart", "press_release"],
+        "channels": [{"channel": "government_website", "name": "渝中区人民政府网"},
+                     {"channel": "news_media", "name": "渝中报"}],
+        "release_date": None,
+    }
+
+
+def draft(case_id: str, department: str = "drc", **over: Any) -> dict[str, Any]:
+    data = {
+        "title": "关于促进楼宇经济发展的若干措施",
+        "scope": "normative",
+        "kind": "document",
+        "issuer": {"kind": "department", "lead": department, "co_issuers": []},
+        "plan": plan(),
+        "materials": [material()],
+    }
+    data.update(over)
+    return envelope("DraftSubmitted", case_id, department, **data)
+
+
+def consultation(case_id: str, consultation_id: str, department: str = "drc") -> dict[str, Any]:
+    return envelope(
+        "ConsultationReceived", case_id, department,
+        consultation_id=consultation_id, channel="hotline", question="补贴怎么申请?",
+        received_by=department,
+    )
+
+
+def answer(case_id: str, consultation_id: str, department: str = "drc") -> dict[str, Any]:
+    return envelope(
+        "ConsultationAnswered", case_id, department,
+        consultation_id=consultation_id, answer="请登录网站申请", from_library=True, instant=True,
+    )
+
+
+def issued(case_id: str, department: str = "drc") -> dict[str, Any]:
+    return envelope(
+        "PolicyIssued", case_id, department,
+        document_number="渝中发改发〔2026〕7号", issue_date="2026-07-06",
+    )
+
+
+def dumps(event: dict[str, Any]) -> bytes:
+    return orjson.dumps(event)
