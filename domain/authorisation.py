@@ -16,8 +16,13 @@ MONITOR = ("cyberspace_office", "monitor")
 
 ACTS_FOR_ANY_DEPARTMENT: dict[str, frozenset[str]] = {
     "gov_office": frozenset(
-        {"ReviewSigned", "SubmissionReturned", "TrainingHeld", "InspectionConducted",
-         "InspectionResultsPublished"}
+        {
+            "ReviewSigned",
+            "SubmissionReturned",
+            "TrainingHeld",
+            "InspectionConducted",
+            "InspectionResultsPublished",
+        }
     ),
     "news_office": frozenset({"ReviewSigned"}),
     "cyberspace_office": frozenset({"OpinionDetected", "MediaInterpretationReported"}),
@@ -32,8 +37,9 @@ STAGE_OWNER: dict[ReviewStage, str] = {
     ReviewStage.NEWS_OFFICE: "news_office",  # REV-2
     ReviewStage.LEADERS_SIGN_OFF: "gov_office",  # REV-3
 }
-ONLY_GOV_OFFICE = frozenset({"SubmissionReturned", "TrainingHeld", "InspectionConducted",
-                             "InspectionResultsPublished"})
+ONLY_GOV_OFFICE = frozenset(
+    {"SubmissionReturned", "TrainingHeld", "InspectionConducted", "InspectionResultsPublished"}
+)
 
 
 def authorise(event: Event, address: IntakeAddress, organs: Organs) -> None:

@@ -111,7 +111,7 @@ class Case(Aggregate):
         """Raise `Rejection` if `e` cannot happen on this case as it stands."""
         if e.OPENS_CASE:
             raise Rejection(Reason.CASE_EXISTS, f"case {self.case_id} is already open")
-        if e.CASE_KIND is not None and e.CASE_KIND != self.kind:
+        if e.CASE_KIND is not None and self.kind != e.CASE_KIND:
             raise Rejection(
                 Reason.WRONG_CASE_KIND, f"{e.type} does not happen on a {self.kind} case"
             )

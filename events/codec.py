@@ -40,8 +40,8 @@ def _draft_submitted_v1_v2(raw: dict[str, Any]) -> dict[str, Any]:
 
 def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     event_type = raw.get("type")
-    cls = BY_TYPE[event_type] if isinstance(event_type, str) else None
-    if cls is None:
+    cls = BY_TYPE.get(event_type) if isinstance(event_type, str) else None
+    if cls is None or not isinstance(event_type, str):
         return raw
     version = raw.get("schema_version", 1)
     if not isinstance(version, int) or version < 1:

@@ -74,7 +74,7 @@ def department_filter(department: str) -> str:
 ALL_EVENTS = "jiedu.events.>"
 
 
-def rejected_subject(reason: str, intake_sequence: int) -> str:
+def rejected_subject(reason: str, intake_sequence: int | str) -> str:
     return f"jiedu.rejected.{reason}.{intake_sequence}"
 
 

@@ -5,8 +5,8 @@ Entry points (the CLI, the faststream apps, the tests) get their parts from here
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 

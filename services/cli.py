@@ -17,8 +17,12 @@ from events.outcomes import Outcome
 from services import bootstrap, logs
 from services.config import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Jiedu 解读 — policy "
-                  "interpretation duties of Yuzhong District, kept on an immutable event log.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Jiedu 解读 — policy "
+    "interpretation duties of Yuzhong District, kept on an immutable event log.",
+)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
@@ -57,7 +61,7 @@ def intake(data_dir: DataDir = None) -> None:
 
 
 async def _run_intake(settings: Settings) -> None:
-    from services.app import intake_app  # noqa: PLC0415  (keeps `jiedu status` light)
+    from services.app import intake_app
 
     faststream_app = intake_app(settings)
     loop = asyncio.get_running_loop()
@@ -72,7 +76,9 @@ def emit(
     source: Annotated[
         str | None, typer.Option(help="DEPARTMENT/SYSTEM to publish as (default: the event's)")
     ] = None,
-    case: Annotated[str | None, typer.Option(help="case ID for the subject (default: the event's)")] = None,
+    case: Annotated[
+        str | None, typer.Option(help="case ID for the subject (default: the event's)")
+    ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
     data_dir: DataDir = None,
 ) -> None:
@@ -88,7 +94,9 @@ def emit(
     system = system or str(raw.get("source_system", ""))
     case_id = case or str(raw.get("case_id", ""))
     if not (department and system and case_id):
-        typer.echo("give --source DEPARTMENT/SYSTEM and --case for a message without them", err=True)
+        typer.echo(
+            "give --source DEPARTMENT/SYSTEM and --case for a message without them", err=True
+        )
         raise typer.Exit(2)
     outcome = asyncio.run(_emit(_settings(data_dir), body, department, system, case_id, timeout))
     if outcome is None:
@@ -149,7 +157,7 @@ def tail(
 
 
 async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
-    from nats.js.api import DeliverPolicy  # noqa: PLC0415
+    from nats.js.api import DeliverPolicy
 
     nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-tail")
     js = nc.jetstream()

@@ -59,9 +59,7 @@ async def ensure_streams(
                 KeyValueConfig(bucket=bucket, history=1, ttl=ttl, storage=StorageType.FILE)
             )
     for partition in range(partitions):
-        await js.add_consumer(
-            streams.INTAKE, streams.intake_consumer_config(partition, ack_wait_s)
-        )
+        await js.add_consumer(streams.INTAKE, streams.intake_consumer_config(partition, ack_wait_s))
 
 
 class EventLog:
@@ -77,8 +75,17 @@ class EventLog:
             self._outcomes = await self.js.key_value(streams.OUTCOMES_BUCKET)
         return self._outcomes
 
+    # Appends use `publish` (one request each), not `publish_async`: nats-py 2.16's async-reply
+    # handler raises on an API error instead of failing the future, so an optimistic-lock
+    # conflict would never reach the caller. Throughput comes from appending to many cases at once.
     async def append(
-        self, subject: str, body: bytes, *, expected_last: int, case_id: str, headers: dict[str, str]
+        self,
+        subject: str,
+        body: bytes,
+        *,
+        expected_last: int,
+        case_id: str,
+        headers: dict[str, str],
     ) -> int:
         """Append one event if the case's last event is still at `expected_last` (0: no case yet).
 
@@ -88,9 +95,8 @@ class EventLog:
             Header.EXPECTED_LAST_SUBJECT_SEQ: str(expected_last),
             Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.case_filter(case_id),
         }
-        future = await self.js.publish_async(subject, body, headers=hdrs)
         try:
-            ack = await asyncio.wait_for(future, PUBLISH_TIMEOUT_S)
+            ack = await self.js.publish(subject, body, headers=hdrs)
         except APIError as e:
             if _is_conflict(e):
                 raise Conflict(case_id) from None
@@ -115,10 +121,12 @@ class EventLog:
             ),
         )
         try:
-            pending = (await sub.consumer_info()).num_pending
+            pending = (await sub.consumer_info()).num_pending or 0
             out: list[tuple[int, bytes]] = []
             while len(out) < pending:
-                for msg in await sub.fetch(min(pending - len(out), 1000), timeout=PUBLISH_TIMEOUT_S):
+                for msg in await sub.fetch(
+                    min(pending - len(out), 1000), timeout=PUBLISH_TIMEOUT_S
+                ):
                     out.append((msg.metadata.sequence.stream, msg.data))
             return out
         finally:
@@ -137,11 +145,10 @@ class EventLog:
             Header.EXPECTED_LAST_SUBJECT_SEQ: "0",
             Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.rejected_filter(intake_sequence),
         }
-        future = await self.js.publish_async(
-            streams.rejected_subject(reason, intake_sequence), raw, headers=headers
-        )
         try:
-            await asyncio.wait_for(future, PUBLISH_TIMEOUT_S)
+            await self.js.publish(
+                streams.rejected_subject(reason, intake_sequence), raw, headers=headers
+            )
         except APIError as e:
             if not _is_conflict(e):  # a conflict means it is recorded already
                 raise

@@ -14,11 +14,13 @@ several instances share the partitions and take over those of an instance that s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 import orjson
 from nats.aio.client import Client
@@ -157,11 +159,11 @@ class Intake:
         return case
 
     @staticmethod
-    def _outcome(status: str, item: Item, seq: int) -> Outcome:
+    def _outcome(status: Literal["accepted", "duplicate"], item: Item, seq: int) -> Outcome:
         e = item.event
         assert e is not None
         return Outcome(
-            status=status,  # type: ignore[arg-type]
+            status=status,
             intake_sequence=item.intake_sequence,
             event_id=e.event_id,
             case_id=e.case_id,
@@ -199,9 +201,7 @@ class Intake:
         await self.log.keep_outcomes([i.outcome for i in done if i.outcome])
         for i in done:
             assert i.outcome is not None
-            await self.log.announce(
-                i.address.source_department, i.address.source_system, i.outcome
-            )
+            await self.log.announce(i.address.source_department, i.address.source_system, i.outcome)
             await i.msg.ack()
         for i in items:
             if i.outcome is None and i.retry_in is not None:
@@ -273,10 +273,12 @@ class IntakeService:
             if entry is None:
                 continue
             value, revision = entry
-            if key.startswith("instance.") and value["until"] > now:
+            if key.startswith("instance.") and float(value["until"]) > now:
                 alive += 1
             elif key.startswith("partition."):
-                owners[int(key.split(".")[1])] = (value["owner"], value["until"], revision)
+                owners[int(key.split(".")[1])] = (
+                    str(value["owner"]), float(value["until"]), revision
+                )
         share = -(-self.settings.partitions // max(alive, 1))
         for partition in range(self.settings.partitions):
             key = f"partition.{partition}"
@@ -317,10 +319,9 @@ class IntakeService:
         if worker:
             await worker
         if revision is not None and self._leases is not None:
-            try:
+            # expired and taken meanwhile: then nothing of ours is left to give back
+            with contextlib.suppress(Exception):
                 await self._leases.delete(f"partition.{partition}", last=revision)
-            except Exception:  # expired and taken meanwhile: nothing of ours to give back
-                pass
             log.info("partition released", partition=partition, instance=self.me)
 
     async def _work(self, partition: int) -> None:
@@ -332,10 +333,14 @@ class IntakeService:
             while partition in self.revisions and not self._stopping.is_set():
                 try:
                     msgs = await sub.fetch(self.settings.intake_batch, timeout=0.5)
-                except NatsTimeout:
+                except (NatsTimeout, TimeoutError):
                     continue
-                await self.intake.handle(msgs)
+                try:
+                    await self.intake.handle(msgs)
+                except Exception:  # unacknowledged, so redelivered after ack_wait: nothing lost
+                    log.exception("batch failed", partition=partition, size=len(msgs))
         finally:
+            await sub.unsubscribe()
             self.workers.pop(partition, None)
             self.intake.cases.clear()  # another instance may own some of these cases next
 
@@ -349,7 +354,7 @@ async def _keys(kv: KeyValue) -> list[str]:
         raise
 
 
-async def _get(kv: KeyValue, key: str) -> tuple[dict[str, object], int] | None:
+async def _get(kv: KeyValue, key: str) -> tuple[dict[str, Any], int] | None:
     try:
         entry = await kv.get(key)
     except KeyNotFoundError:

@@ -49,7 +49,16 @@ class NatsServer:
 
     def start(self, timeout_s: float = 10.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        args = [binary(), "-js", "-sd", str(self.store_dir), "-a", "127.0.0.1", "-p", str(self.port)]
+        args = [
+            binary(),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         conf = DEPLOY / "nats-server.conf"
         if conf.exists():
             args[1:1] = ["-c", str(conf)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys  # noqa: I001
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,9 +12,9 @@ from nats.aio.client import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services.config import Settings  # noqa: E402
-from services.eventlog import ensure_streams  # noqa: E402
-from services.natsserver import NatsServer, free_port  # noqa: E402
+from services.config import Settings
+from services.eventlog import ensure_streams
+from services.natsserver import NatsServer, free_port
 
 PARTITIONS = 4
 

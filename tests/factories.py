@@ -46,8 +46,10 @@ def plan(title: str = "关于促进楼宇经济发展的若干措施") -> dict[s
         "title": title,
         "category": "normative",
         "forms": ["text", "chart", "press_release"],
-        "channels": [{"channel": "government_website", "name": "渝中区人民政府网"},
-                     {"channel": "news_media", "name": "渝中报"}],
+        "channels": [
+            {"channel": "government_website", "name": "渝中区人民政府网"},
+            {"channel": "news_media", "name": "渝中报"},
+        ],
         "release_date": None,
     }
 
@@ -67,23 +69,35 @@ def draft(case_id: str, department: str = "drc", **over: Any) -> dict[str, Any]:
 
 def consultation(case_id: str, consultation_id: str, department: str = "drc") -> dict[str, Any]:
     return envelope(
-        "ConsultationReceived", case_id, department,
-        consultation_id=consultation_id, channel="hotline", question="补贴怎么申请?",
+        "ConsultationReceived",
+        case_id,
+        department,
+        consultation_id=consultation_id,
+        channel="hotline",
+        question="补贴怎么申请?",
         received_by=department,
     )
 
 
 def answer(case_id: str, consultation_id: str, department: str = "drc") -> dict[str, Any]:
     return envelope(
-        "ConsultationAnswered", case_id, department,
-        consultation_id=consultation_id, answer="请登录网站申请", from_library=True, instant=True,
+        "ConsultationAnswered",
+        case_id,
+        department,
+        consultation_id=consultation_id,
+        answer="请登录网站申请",
+        from_library=True,
+        instant=True,
     )
 
 
 def issued(case_id: str, department: str = "drc") -> dict[str, Any]:
     return envelope(
-        "PolicyIssued", case_id, department,
-        document_number="渝中发改发〔2026〕7号", issue_date="2026-07-06",
+        "PolicyIssued",
+        case_id,
+        department,
+        document_number="渝中发改发〔2026〕7号",
+        issue_date="2026-07-06",
     )
 
 

@@ -18,7 +18,9 @@ async def publish(
     """Publish to INTAKE as a source would; returns the intake sequence."""
     raw = event if isinstance(event, bytes) else orjson.dumps(event)
     meta = event if isinstance(event, dict) else {}
-    department, _, system = (source or f"{meta['department']}/{meta['source_system']}").partition("/")
+    department, _, system = (source or f"{meta['department']}/{meta['source_system']}").partition(
+        "/"
+    )
     ack = await nc.jetstream().publish(
         streams.intake_subject(department, system, case or meta["case_id"]), raw
     )
@@ -32,9 +34,11 @@ async def stored(nc: Client, stream: str, subject: str = ">") -> list[Any]:
     if info.state.messages == 0:
         return []
     sub = await js.pull_subscribe(
-        subject, stream=stream,
-        config=ConsumerConfig(ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL,
-                              inactive_threshold=5.0),
+        subject,
+        stream=stream,
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=5.0
+        ),
     )
     pending = (await sub.consumer_info()).num_pending
     out: list[Any] = []
@@ -57,7 +61,9 @@ async def drained(nc: Client, timeout: float = 30.0) -> None:
 
 
 async def events(nc: Client) -> list[tuple[int, dict[str, Any]]]:
-    return [(m.metadata.sequence.stream, orjson.loads(m.data)) for m in await stored(nc, streams.EVENTS)]
+    return [
+        (m.metadata.sequence.stream, orjson.loads(m.data)) for m in await stored(nc, streams.EVENTS)
+    ]
 
 
 async def rejected(nc: Client) -> dict[int, tuple[str, bytes]]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import factories as f
 import pytest
+from logtools import answer_to, drained, events, publish, rejected
 from nats.aio.client import Client
 
-import factories as f
-from logtools import answer_to, drained, events, publish, rejected
 from services.eventlog import EventLog
 
 
@@ -17,7 +17,8 @@ async def test_a_draft_opens_its_case_and_later_events_follow(nc: Client, intake
     await drained(nc)
     log = await events(nc)
     assert [(e["event_id"], e["type"]) for _, e in log] == [
-        (opened["event_id"], "DraftSubmitted"), (issued["event_id"], "PolicyIssued")
+        (opened["event_id"], "DraftSubmitted"),
+        (issued["event_id"], "PolicyIssued"),
     ]
     outcome = await EventLog(nc).outcome(issued["event_id"])
     assert outcome is not None and outcome.status == "accepted" and outcome.sequence == log[1][0]
@@ -55,8 +56,14 @@ def _bad_inputs() -> list[tuple[str, bytes, str, str]]:
     missing = {k: v for k, v in good.items() if k != "actor"}
     invalid = {**good, "data": {**good["data"], "scope": "everything"}}
     opinion = f.envelope(
-        "OpinionDetected", "BAD-1", "drc", opinion_id="op1", severity="major",
-        kind="misunderstanding", summary="网民误读补贴标准", detected_at="2026-07-07T10:00:00+08:00",
+        "OpinionDetected",
+        "BAD-1",
+        "drc",
+        opinion_id="op1",
+        severity="major",
+        kind="misunderstanding",
+        summary="网民误读补贴标准",
+        detected_at="2026-07-07T10:00:00+08:00",
     )
     return [
         ("not json", b"\xff{not json", "drc/oa", "not_json"),
@@ -67,26 +74,51 @@ def _bad_inputs() -> list[tuple[str, bytes, str, str]]:
         ("naive timestamp", f.dumps(naive), "drc/oa", "naive_timestamp"),
         ("newer schema", f.dumps({**good, "schema_version": 9}), "drc/oa", "unsupported_version"),
         ("department not the source's", f.dumps(good), "finance/oa", "department_mismatch"),
-        ("unknown department", f.dumps({**good, "department": "mars"}), "mars/oa",
-         "unknown_department"),
+        (
+            "unknown department",
+            f.dumps({**good, "department": "mars"}),
+            "mars/oa",
+            "unknown_department",
+        ),
         ("source system not the subject's", f.dumps(good), "drc/erp", "source_mismatch"),
         ("opinion not from the monitor", f.dumps(opinion), "drc/oa", "not_monitor"),
-        ("derived type sent in", f.dumps(f.envelope(
-            "FindingRecorded", "BAD-1", finding_id="f1", rule_id="REV-5", rule_set="2021-11-24",
-            severity="violation", evidence=[{"event_id": "ev-1"}], message_zh="未经审核即发布",
-            message_en="published before review")), "drc/oa", "reserved_type"),
-        ("news-office stage signed by the department", f.dumps(f.envelope(
-            "ReviewSigned", "BAD-1", stage="news_office", signer="李四")), "drc/oa",
-         "role_mismatch"),
-        ("event for an unknown case", f.dumps(f.issued("NO-SUCH-CASE")), "drc/oa",
-         "unknown_case"),
-        ("answer to an unknown consultation", f.dumps(f.answer("BAD-OPEN", "q-404")), "drc/oa",
-         "unknown_reference"),
+        (
+            "derived type sent in",
+            f.dumps(
+                f.envelope(
+                    "FindingRecorded",
+                    "BAD-1",
+                    finding_id="f1",
+                    rule_id="REV-5",
+                    rule_set="2021-11-24",
+                    severity="violation",
+                    evidence=[{"event_id": "ev-1"}],
+                    message_zh="未经审核即发布",
+                    message_en="published before review",
+                )
+            ),
+            "drc/oa",
+            "reserved_type",
+        ),
+        (
+            "news-office stage signed by the department",
+            f.dumps(f.envelope("ReviewSigned", "BAD-1", stage="news_office", signer="李四")),
+            "drc/oa",
+            "role_mismatch",
+        ),
+        ("event for an unknown case", f.dumps(f.issued("NO-SUCH-CASE")), "drc/oa", "unknown_case"),
+        (
+            "answer to an unknown consultation",
+            f.dumps(f.answer("BAD-OPEN", "q-404")),
+            "drc/oa",
+            "unknown_reference",
+        ),
     ]
 
 
-@pytest.mark.parametrize(("name", "raw", "source", "reason"), _bad_inputs(),
-                         ids=[b[0] for b in _bad_inputs()])
+@pytest.mark.parametrize(
+    ("name", "raw", "source", "reason"), _bad_inputs(), ids=[b[0] for b in _bad_inputs()]
+)
 async def test_bad_input_is_refused_with_its_reason_and_kept_raw(
     nc: Client, intake: object, name: str, raw: bytes, source: str, reason: str
 ) -> None:
@@ -99,5 +131,8 @@ async def test_bad_input_is_refused_with_its_reason_and_kept_raw(
     assert kept[seq] == (reason, raw)
     answer = await answer_to(sub, seq)
     assert (answer["status"], answer["reason"], answer["intake_sequence"]) == (
-        "rejected", reason, seq)
+        "rejected",
+        reason,
+        seq,
+    )
     assert [e["case_id"] for _, e in await events(nc)] == ["BAD-OPEN"]
