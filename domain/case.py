@@ -3,9 +3,10 @@ inspection of the government office.
 
 The case is an eventsourcing `Aggregate` rebuilt from the case's events in the JetStream log,
 which is the only event store: the aggregate's own pending events are never persisted. The
-intake asks the case whether an event is possible (`check`), appends it to the log under the
-case's optimistic lock, and only then applies it (`record`) with the sequence the log gave it,
-so the aggregate never holds anything the log does not.
+intake asks the case whether an event is possible (`check`), records it tentatively (position
+unknown), appends the batch to the log under the case's optimistic lock, and then `confirm`s the
+positions the log gave. If the append fails the intake throws this case away and rebuilds it
+from the log, so a confirmed case never holds anything the log does not.
 
 Everything here is pure and in memory: no I/O, safe to call on the event loop.
 """
@@ -32,11 +33,11 @@ def digest(e: Event) -> str:
     return hashlib.blake2b(encode(e), digest_size=16).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass
 class Recorded:
-    """Where an event ID landed in the log, and what it said."""
+    """Where an event ID landed in the log (None until confirmed), and what it said."""
 
-    sequence: int
+    sequence: int | None
     digest: str
 
 
@@ -44,28 +45,38 @@ class Case(Aggregate):
     """One case and the facts the intake needs to judge the next event on it."""
 
     @staticmethod
-    def create_id(case_id: str, kind: str, department: str, sequence: int, opening: Any) -> UUID:
+    def create_id(
+        case_id: str, kind: str, department: str, sequence: int | None, opening: Any
+    ) -> UUID:
         return uuid5(_NAMESPACE, case_id)
 
     @event("Opened")
     def __init__(
-        self, case_id: str, kind: str, department: str, sequence: int, opening: Any
+        self, case_id: str, kind: str, department: str, sequence: int | None, opening: Any
     ) -> None:
         self.case_id = case_id
         self.kind = kind
         self.department = department
         self.last_sequence = 0
         self.recorded: dict[str, Recorded] = {}
+        self.unconfirmed: list[Recorded] = []
         self.references: dict[str, set[str]] = {}
         self._apply(sequence, opening)
 
     @event("Recorded")
-    def record(self, sequence: int, fact: Any) -> None:
-        """Apply an event the log holds at `sequence`."""
+    def record(self, sequence: int | None, fact: Any) -> None:
+        """Apply an event the log holds at `sequence`, or (None) is about to append."""
         self._apply(sequence, fact)
 
+    def confirm(self, first_sequence: int) -> None:
+        """The log now holds the tentatively recorded events, contiguously from here."""
+        for offset, recorded in enumerate(self.unconfirmed):
+            recorded.sequence = first_sequence + offset
+        self.last_sequence = first_sequence + len(self.unconfirmed) - 1
+        self.unconfirmed.clear()
+
     @classmethod
-    def open(cls, sequence: int, e: Event) -> Case:
+    def open(cls, sequence: int | None, e: Event) -> Case:
         return cls(
             case_id=e.case_id,
             kind=e.CASE_KIND or "policy",
@@ -87,14 +98,17 @@ class Case(Aggregate):
             case.collect_events()  # the log already holds them
         return case
 
-    def _apply(self, sequence: int, e: Event) -> None:
-        self.last_sequence = sequence
-        self.recorded[e.event_id] = Recorded(sequence, digest(e))
+    def _apply(self, sequence: int | None, e: Event) -> None:
+        recorded = self.recorded[e.event_id] = Recorded(sequence, digest(e))
+        if sequence is None:
+            self.unconfirmed.append(recorded)
+        else:
+            self.last_sequence = sequence
         for field, kind in _REFERENCE_KEYS.get(e.type, ()):
             self.references.setdefault(kind, set()).add(getattr(e.data, field))
 
-    def duplicate_of(self, e: Event) -> int | None:
-        """The sequence of an earlier sending of this event, or None if it is new.
+    def earlier(self, e: Event) -> Recorded | None:
+        """An earlier sending of this event (perhaps not yet confirmed), or None if it is new.
 
         Raises `Rejection` if the ID was used before for different content."""
         seen = self.recorded.get(e.event_id)
@@ -105,7 +119,7 @@ class Case(Aggregate):
                 Reason.EVENT_ID_CONFLICT,
                 f"event ID {e.event_id} is at sequence {seen.sequence} with other content",
             )
-        return seen.sequence
+        return seen
 
     def check(self, e: Event) -> None:
         """Raise `Rejection` if `e` cannot happen on this case as it stands."""

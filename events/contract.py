@@ -52,9 +52,10 @@ def asyncapi() -> dict[str, object]:
     broker.publisher(
         streams.outcomes_subject("{source_department}", "{source_system}"),
         title="outcomes",
-        description="The answer to each intake message (core NATS); also kept by event ID in "
-        f"the key-value bucket {streams.OUTCOMES_BUCKET}.",
-        schema=Outcome,
+        description="What became of a source's intake messages: a JSON array of outcomes per "
+        "intake batch (core NATS); also kept by event ID in the key-value bucket "
+        f"{streams.OUTCOMES_BUCKET}.",
+        schema=list[Outcome],
     )
     spec = AsyncAPI(
         broker,

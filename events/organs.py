@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -23,11 +23,15 @@ class Organs(Record):
     district: str
     organs: tuple[Organ, ...]
 
+    @cached_property
+    def by_code(self) -> dict[str, Organ]:
+        return {o.code: o for o in self.organs}
+
     def __contains__(self, code: object) -> bool:
-        return any(o.code == code for o in self.organs)
+        return code in self.by_code
 
     def get(self, code: str) -> Organ | None:
-        return next((o for o in self.organs if o.code == code), None)
+        return self.by_code.get(code)
 
     def name(self, code: str) -> str:
         organ = self.get(code)

@@ -150,6 +150,9 @@ class Header:
 
     EXPECTED_LAST_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
     EXPECTED_LAST_SUBJECT_SEQ_SUBJECT = "Nats-Expected-Last-Subject-Sequence-Subject"
+    BATCH_ID = "Nats-Batch-Id"
+    BATCH_SEQUENCE = "Nats-Batch-Sequence"
+    BATCH_COMMIT = "Nats-Batch-Commit"
     INTAKE_SUBJECT = "Jiedu-Intake-Subject"
     INTAKE_SEQUENCE = "Jiedu-Intake-Sequence"
     REASON = "Jiedu-Reason"

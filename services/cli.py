@@ -122,9 +122,9 @@ async def _emit(
                 msg = await answers.next_msg(timeout=left)
             except TimeoutError:
                 break
-            outcome = Outcome.model_validate_json(msg.data)
-            if outcome.intake_sequence == ack.seq:
-                return outcome
+            for answer in orjson.loads(msg.data):
+                if answer["intake_sequence"] == ack.seq:
+                    return Outcome.model_validate(answer)
         return None
     finally:
         await nc.close()

@@ -7,6 +7,8 @@ refused messages exactly once, and keeps each intake message's outcome by event 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -14,7 +16,7 @@ import orjson
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
-from nats.js.errors import APIError, BadRequestError, KeyNotFoundError, NotFoundError
+from nats.js.errors import BadRequestError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 from events import streams
@@ -26,12 +28,20 @@ from events.streams import Header
 PUBLISH_TIMEOUT_S = 5.0
 
 
+Message = tuple[str, bytes, dict[str, str]]
+"""(subject, body, headers) of one event to append."""
+
+
+class LogError(Exception):
+    """JetStream refused an append for a reason other than the optimistic lock."""
+
+
+def _batch(batch: str, n: int) -> dict[str, str]:
+    return {Header.BATCH_ID: batch, Header.BATCH_SEQUENCE: str(n)}
+
+
 class Conflict(Exception):
     """Someone else appended to the case since we last read it: reload and decide again."""
-
-
-def _is_conflict(error: APIError) -> bool:
-    return error.err_code == streams.WRONG_LAST_SEQUENCE
 
 
 async def ensure_streams(
@@ -75,33 +85,43 @@ class EventLog:
             self._outcomes = await self.js.key_value(streams.OUTCOMES_BUCKET)
         return self._outcomes
 
-    # Appends use `publish` (one request each), not `publish_async`: nats-py 2.16's async-reply
-    # handler raises on an API error instead of failing the future, so an optimistic-lock
-    # conflict would never reach the caller. Throughput comes from appending to many cases at once.
     async def append(
-        self,
-        subject: str,
-        body: bytes,
-        *,
-        expected_last: int,
-        case_id: str,
-        headers: dict[str, str],
+        self, case_id: str, messages: Sequence[Message], *, expected_last: int
     ) -> int:
-        """Append one event if the case's last event is still at `expected_last` (0: no case yet).
-
-        Returns the event's sequence; raises `Conflict` if the case moved on meanwhile."""
-        hdrs = {
-            **headers,
+        """Append one case's events if its last event is still at `expected_last` (0: no case
+        yet), all or none, as one atomic batch. Returns the first event's sequence (a batch is
+        stored contiguously); raises `Conflict` if the case moved on meanwhile."""
+        lock = {
             Header.EXPECTED_LAST_SUBJECT_SEQ: str(expected_last),
             Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.case_filter(case_id),
         }
-        try:
-            ack = await self.js.publish(subject, body, headers=hdrs)
-        except APIError as e:
-            if _is_conflict(e):
-                raise Conflict(case_id) from None
-            raise
-        return int(ack.seq)
+        if len(messages) == 1:
+            subject, body, headers = messages[0]
+            last = await self._commit(subject, body, {**headers, **lock})
+            return last
+        batch = uuid.uuid4().hex
+        for n, (subject, body, headers) in enumerate(messages[:-1], start=1):
+            first = lock if n == 1 else {}
+            await self.nc.publish(
+                subject, body, headers={**headers, **first, **_batch(batch, n)}
+            )
+        subject, body, headers = messages[-1]
+        last = await self._commit(
+            subject, body, {**headers, **_batch(batch, len(messages)), Header.BATCH_COMMIT: "1"}
+        )
+        return last - len(messages) + 1
+
+    async def _commit(self, subject: str, body: bytes, headers: dict[str, str]) -> int:
+        # A plain request rather than nats-py's js.publish: it reads the batch's ack too, and
+        # publish_async would swallow API errors (nats-py 2.16 raises them in its reply handler).
+        reply = await self.nc.request(subject, body, headers=headers, timeout=PUBLISH_TIMEOUT_S)
+        answer = orjson.loads(reply.data)
+        error = answer.get("error")
+        if error is None:
+            return int(answer["seq"])
+        if error.get("err_code") == streams.WRONG_LAST_SEQUENCE:
+            raise Conflict(subject)
+        raise LogError(f"{subject}: {error}")
 
     async def history(self, case_id: str) -> list[tuple[int, Event]]:
         """Every event of one case, in log order."""
@@ -145,13 +165,8 @@ class EventLog:
             Header.EXPECTED_LAST_SUBJECT_SEQ: "0",
             Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.rejected_filter(intake_sequence),
         }
-        try:
-            await self.js.publish(
-                streams.rejected_subject(reason, intake_sequence), raw, headers=headers
-            )
-        except APIError as e:
-            if not _is_conflict(e):  # a conflict means it is recorded already
-                raise
+        with contextlib.suppress(Conflict):  # a conflict: it is recorded already
+            await self._commit(streams.rejected_subject(reason, intake_sequence), raw, headers)
 
     async def keep_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Record outcomes by event ID. An accepted outcome is never replaced by a refusal of a
@@ -181,9 +196,12 @@ class EventLog:
             return None
         return Outcome.model_validate(orjson.loads(entry.value or b"{}"))
 
-    async def announce(self, source_department: str, source_system: str, outcome: Outcome) -> None:
-        """Tell the source (core NATS, fire and forget: the outcome is kept by ID as well)."""
+    async def announce(
+        self, source_department: str, source_system: str, outcomes: Sequence[Outcome]
+    ) -> None:
+        """Tell a source what became of its messages: one JSON array per batch (core NATS, fire
+        and forget; the outcomes are kept by event ID as well)."""
         await self.nc.publish(
             streams.outcomes_subject(source_department, source_system),
-            outcome.model_dump_json().encode(),
+            orjson.dumps([o.model_dump(mode="json", exclude_none=True) for o in outcomes]),
         )

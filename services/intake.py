@@ -30,7 +30,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from domain.authorisation import authorise
-from domain.case import Case, check_new_case
+from domain.case import Case, Recorded, check_new_case
 from events import streams
 from events.catalogue import Event
 from events.codec import decode
@@ -58,6 +58,8 @@ class Item:
     event: Event | None = None
     outcome: Outcome | None = None
     retry_in: float | None = None
+    twin: Recorded | None = None
+    """The earlier sending of the same event, if this one is a duplicate."""
 
 
 def _now() -> datetime:
@@ -109,54 +111,85 @@ class Intake:
         )
 
     async def _handle_case(self, case_id: str, items: list[Item]) -> None:
-        """Apply one case's messages in order: decide, append under the lock, then record."""
+        """Decide one case's messages in order, then append the accepted ones as one atomic
+        batch under the case's lock. If the case moved on meanwhile, re-read it and decide again."""
         known = case_id in self.cases
         case = self.cases.pop(case_id, None)
-        for item in items:
-            e = item.event
-            assert e is not None
-            for _ in range(10):
-                if not known and not e.OPENS_CASE:
-                    case, known = Case.rebuild(await self.log.history(case_id)), True
-                try:
-                    case = await self._apply(case, e, item)
-                    break
-                except Conflict:  # the case moved on meanwhile (or already exists): re-read it
-                    case, known = Case.rebuild(await self.log.history(case_id)), True
-                except Rejection as r:
-                    self._refuse(item, r)
-                    break
+        first = items[0].event
+        assert first is not None
+        for _ in range(10):
+            if not known and not first.OPENS_CASE:
+                case, known = await self._load(case_id), True
+            base = case.last_sequence if case else 0
+            case, accepted = self._decide(case, items)
+            if not accepted:
+                self._answer_duplicates(items)
+                break
+            try:
+                start = await self.log.append(
+                    case_id, [self._message(i) for i in accepted], expected_last=base
+                )
+            except Conflict:  # another writer, or the case already exists: re-read it
+                case, known = await self._load(case_id), True
+                continue
+            assert case is not None
+            case.confirm(start)
+            for offset, item in enumerate(accepted):
+                item.outcome = self._outcome("accepted", item, start + offset)
+            self._answer_duplicates(items)
+            break
+        else:
+            raise RuntimeError(f"case {case_id}: still conflicting after 10 tries")
         self.cases[case_id] = case
         while len(self.cases) > self.max_cached:
             self.cases.popitem(last=False)
 
-    async def _apply(self, case: Case | None, e: Event, item: Item) -> Case:
-        if case is not None and (seq := case.duplicate_of(e)) is not None:
-            item.outcome = self._outcome("duplicate", item, seq)
-            return case
-        if case is None:
-            check_new_case(e)
-        else:
-            case.check(e)
-        seq = await self.log.append(
+    def _answer_duplicates(self, items: list[Item]) -> None:
+        for item in items:
+            if item.twin is not None and item.twin.sequence is not None:
+                item.outcome = self._outcome("duplicate", item, item.twin.sequence)
+
+    async def _load(self, case_id: str) -> Case | None:
+        return Case.rebuild(await self.log.history(case_id))
+
+    def _decide(self, case: Case | None, items: list[Item]) -> tuple[Case | None, list[Item]]:
+        """Judge each message against the case as the earlier ones leave it (tentatively
+        recorded, not yet in the log). Returns the case and the messages to append."""
+        accepted: list[Item] = []
+        for item in items:
+            e = item.event
+            assert e is not None
+            item.outcome, item.retry_in, item.twin = None, None, None
+            try:
+                if case is not None and (twin := case.earlier(e)) is not None:
+                    item.twin = twin
+                    continue
+                if case is None:
+                    check_new_case(e)
+                    case = Case.open(None, e)
+                else:
+                    case.check(e)
+                    case.record(None, e)
+                accepted.append(item)
+            except Rejection as r:
+                self._refuse(item, r)
+        if case is not None:
+            case.collect_events()  # the log holds the facts; the aggregate's list is no store
+        return case, accepted
+
+    @staticmethod
+    def _message(item: Item) -> tuple[str, bytes, dict[str, str]]:
+        e = item.event
+        assert e is not None
+        return (
             streams.event_subject(e.department, e.case_id, e.type),
             item.msg.data,
-            expected_last=case.last_sequence if case else 0,
-            case_id=e.case_id,
-            headers={
+            {
                 Header.INTAKE_SUBJECT: item.msg.subject,
                 Header.INTAKE_SEQUENCE: str(item.intake_sequence),
                 Header.EVENT_ID: e.event_id,
             },
         )
-        if case is None:
-            case = Case.open(seq, e)
-        else:
-            case.record(seq, e)
-        case.collect_events()  # the log holds them; the aggregate's own list is not a store
-        item.outcome = self._outcome("accepted", item, seq)
-        log.info("accepted", event_id=e.event_id, case_id=e.case_id, sequence=seq, type=e.type)
-        return case
 
     @staticmethod
     def _outcome(status: Literal["accepted", "duplicate"], item: Item, seq: int) -> Outcome:
@@ -199,9 +232,14 @@ class Intake:
             )
         done = [i for i in items if i.outcome is not None]
         await self.log.keep_outcomes([i.outcome for i in done if i.outcome])
+        by_source: dict[tuple[str, str], list[Outcome]] = {}
         for i in done:
             assert i.outcome is not None
-            await self.log.announce(i.address.source_department, i.address.source_system, i.outcome)
+            source = (i.address.source_department, i.address.source_system)
+            by_source.setdefault(source, []).append(i.outcome)
+        for (department, system), outcomes in by_source.items():
+            await self.log.announce(department, system, outcomes)
+        for i in done:
             await i.msg.ack()
         for i in items:
             if i.outcome is None and i.retry_in is not None:

@@ -79,6 +79,7 @@ async def rejected(nc: Client) -> dict[int, tuple[str, bytes]]:
 async def answer_to(sub: Any, intake_sequence: int) -> dict[str, Any]:
     """The outcome announced for one intake message, from a subscription to outcomes."""
     while True:
-        answer: dict[str, Any] = orjson.loads((await sub.next_msg(timeout=5)).data)
-        if answer["intake_sequence"] == intake_sequence:
-            return answer
+        answers: list[dict[str, Any]] = orjson.loads((await sub.next_msg(timeout=5)).data)
+        for answer in answers:
+            if answer["intake_sequence"] == intake_sequence:
+                return answer

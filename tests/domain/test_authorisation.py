@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import factories as f
 import pytest
 
+import factories as f
 from domain.authorisation import authorise
 from events.codec import decode
 from events.organs import load_organs

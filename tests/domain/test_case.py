@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import factories as f
 import pytest
 
+import factories as f
 from domain.case import Case, check_new_case
 from events.catalogue import Event
 from events.codec import decode
@@ -26,7 +26,8 @@ def test_a_case_is_rebuilt_from_its_history_with_the_log_positions() -> None:
         9,
     )
     assert case.version == 2
-    assert case.duplicate_of(asked) == 9
+    earlier = case.earlier(asked)
+    assert earlier is not None and earlier.sequence == 9
     assert Case.rebuild([]) is None
 
 
@@ -73,5 +74,5 @@ def test_the_same_event_id_with_other_content_is_a_conflict() -> None:
     case = Case.rebuild([(1, _e(opened))])
     assert case is not None
     with pytest.raises(Rejection) as caught:
-        case.duplicate_of(_e({**opened, "occurred_at": "2026-07-07T09:30:00+08:00"}))
+        case.earlier(_e({**opened, "occurred_at": "2026-07-07T09:30:00+08:00"}))
     assert caught.value.reason is Reason.EVENT_ID_CONFLICT

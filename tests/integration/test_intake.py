@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import factories as f
 import pytest
-from logtools import answer_to, drained, events, publish, rejected
 from nats.aio.client import Client
 
+import factories as f
+from logtools import answer_to, drained, events, publish, rejected
 from services.eventlog import EventLog
 
 

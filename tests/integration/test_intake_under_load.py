@@ -12,12 +12,12 @@ import sys
 from collections import Counter
 from typing import Any
 
-import factories as f
 import orjson
-from logtools import drained, events, rejected
 from nats.aio.client import Client
 
+import factories as f
 from events import streams
+from logtools import drained, events, rejected
 from services.bootstrap import organs
 from services.config import Settings
 from services.intake import IntakeService

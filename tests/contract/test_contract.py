@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import factories as f
 import orjson
 import pytest
 
+import factories as f
 from events import contract
 from events.catalogue import EVENT_TYPES, SYSTEM_TYPES, DraftSubmitted, IssuerKind
 from events.codec import decode, encode, loads
