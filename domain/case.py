@@ -21,6 +21,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.rules import CaseFacts
 from events.catalogue import Event
 from events.codec import encode
 from events.outcomes import Reason, Rejection
@@ -61,6 +62,7 @@ class Case(Aggregate):
         self.recorded: dict[str, Recorded] = {}
         self.unconfirmed: list[Recorded] = []
         self.references: dict[str, set[str]] = {}
+        self.facts = CaseFacts.empty()
         self._apply(sequence, opening)
 
     @event("Recorded")
@@ -99,6 +101,7 @@ class Case(Aggregate):
         return case
 
     def _apply(self, sequence: int | None, e: Event) -> None:
+        self.facts.apply(sequence, e)
         recorded = self.recorded[e.event_id] = Recorded(sequence, digest(e))
         if sequence is None:
             self.unconfirmed.append(recorded)

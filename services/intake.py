@@ -18,7 +18,7 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -31,15 +31,17 @@ from nats.js.kv import KeyValue
 
 from domain.authorisation import authorise
 from domain.case import Case, Recorded, check_new_case
+from domain.rules import CaseFacts, derived_events, judge
 from events import streams
 from events.catalogue import Event
-from events.codec import decode
+from events.codec import decode, encode
+from events.envelope import Envelope
 from events.organs import Organs
 from events.outcomes import Outcome, Reason, Rejection
 from events.streams import Header, IntakeAddress
 from services import logs
 from services.config import Settings
-from services.eventlog import Conflict, EventLog
+from services.eventlog import Conflict, EventLog, Message
 
 log = logs.get("jiedu.intake")
 
@@ -111,8 +113,9 @@ class Intake:
         )
 
     async def _handle_case(self, case_id: str, items: list[Item]) -> None:
-        """Decide one case's messages in order, then append the accepted ones as one atomic
-        batch under the case's lock. If the case moved on meanwhile, re-read it and decide again."""
+        """Decide one case's messages in order, judge each accepted fact by the rules, then
+        append the facts with their findings as one atomic batch under the case's lock. If the
+        case moved on meanwhile, re-read it and decide again."""
         known = case_id in self.cases
         case = self.cases.pop(case_id, None)
         first = items[0].event
@@ -121,20 +124,18 @@ class Intake:
             if not known and not first.OPENS_CASE:
                 case, known = await self._load(case_id), True
             base = case.last_sequence if case else 0
-            case, accepted = self._decide(case, items)
-            if not accepted:
+            case, batch = self._decide(case, items)
+            if not batch.messages:
                 self._answer_duplicates(items)
                 break
             try:
-                start = await self.log.append(
-                    case_id, [self._message(i) for i in accepted], expected_last=base
-                )
+                start = await self.log.append(case_id, batch.messages, expected_last=base)
             except Conflict:  # another writer, or the case already exists: re-read it
                 case, known = await self._load(case_id), True
                 continue
             assert case is not None
             case.confirm(start)
-            for offset, item in enumerate(accepted):
+            for item, offset in batch.positions:
                 item.outcome = self._outcome("accepted", item, start + offset)
             self._answer_duplicates(items)
             break
@@ -149,36 +150,8 @@ class Intake:
             if item.twin is not None and item.twin.sequence is not None:
                 item.outcome = self._outcome("duplicate", item, item.twin.sequence)
 
-    async def _load(self, case_id: str) -> Case | None:
-        return Case.rebuild(await self.log.history(case_id))
-
-    def _decide(self, case: Case | None, items: list[Item]) -> tuple[Case | None, list[Item]]:
-        """Judge each message against the case as the earlier ones leave it (tentatively
-        recorded, not yet in the log). Returns the case and the messages to append."""
-        accepted: list[Item] = []
-        for item in items:
-            e = item.event
-            assert e is not None
-            item.outcome, item.retry_in, item.twin = None, None, None
-            try:
-                if case is not None and (twin := case.earlier(e)) is not None:
-                    item.twin = twin
-                    continue
-                if case is None:
-                    check_new_case(e)
-                    case = Case.open(None, e)
-                else:
-                    case.check(e)
-                    case.record(None, e)
-                accepted.append(item)
-            except Rejection as r:
-                self._refuse(item, r)
-        if case is not None:
-            case.collect_events()  # the log holds the facts; the aggregate's list is no store
-        return case, accepted
-
     @staticmethod
-    def _message(item: Item) -> tuple[str, bytes, dict[str, str]]:
+    def _message(item: Item) -> Message:
         e = item.event
         assert e is not None
         return (
@@ -190,6 +163,42 @@ class Intake:
                 Header.EVENT_ID: e.event_id,
             },
         )
+
+    async def _load(self, case_id: str) -> Case | None:
+        return Case.rebuild(await self.log.history(case_id))
+
+    def _decide(self, case: Case | None, items: list[Item]) -> tuple[Case | None, Batch]:
+        """Judge each message against the case as the earlier ones leave it (tentatively
+        recorded, not yet in the log). Returns the case and what to append."""
+        batch = Batch()
+        for item in items:
+            e = item.event
+            assert e is not None
+            item.outcome, item.retry_in, item.twin = None, None, None
+            try:
+                if case is not None and (twin := case.earlier(e)) is not None:
+                    item.twin = twin
+                    continue
+                if case is None:
+                    check_new_case(e)
+                else:
+                    case.check(e)
+            except Rejection as r:
+                self._refuse(item, r)
+                continue
+            derived = derived_events(e, judge(case.facts if case else CaseFacts.empty(), None, e))
+            if case is None:
+                case = Case.open(None, e)
+            else:
+                case.record(None, e)
+            batch.positions.append((item, len(batch.messages)))
+            batch.messages.append(self._message(item))
+            for d in derived:
+                case.record(None, d)
+                batch.messages.append(_derived_message(d, item))
+        if case is not None:
+            case.collect_events()  # the log holds the facts; the aggregate's list is no store
+        return case, batch
 
     @staticmethod
     def _outcome(status: Literal["accepted", "duplicate"], item: Item, seq: int) -> Outcome:
@@ -244,6 +253,28 @@ class Intake:
         for i in items:
             if i.outcome is None and i.retry_in is not None:
                 await i.msg.nak(delay=i.retry_in)
+
+
+@dataclass
+class Batch:
+    """What one case appends for one intake batch: facts with their findings, in order."""
+
+    messages: list[Message] = field(default_factory=list)
+    positions: list[tuple[Item, int]] = field(default_factory=list)
+    """Each accepted intake message and the offset of its fact in `messages`."""
+
+
+def _derived_message(event: Envelope, cause: Item) -> Message:
+    """A finding recorded next to the fact that caused it."""
+    return (
+        streams.event_subject(event.department, event.case_id, event.type),
+        encode(event),
+        {
+            Header.INTAKE_SUBJECT: cause.msg.subject,
+            Header.INTAKE_SEQUENCE: str(cause.intake_sequence),
+            Header.EVENT_ID: event.event_id,
+        },
+    )
 
 
 def _event_id_of(body: bytes) -> str | None:

@@ -10,6 +10,7 @@ from nats.aio.client import Client
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from events import streams
+from events.catalogue import SYSTEM_TYPES
 
 
 async def publish(
@@ -58,6 +59,11 @@ async def drained(nc: Client, timeout: float = 30.0) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"INTAKE not drained: {(await js.stream_info(streams.INTAKE)).state}")
+
+
+async def facts(nc: Client) -> list[tuple[int, dict[str, Any]]]:
+    """The log without what Jiedu derived itself (findings, deadlines): what sources sent."""
+    return [(seq, e) for seq, e in await events(nc) if e["type"] not in SYSTEM_TYPES]
 
 
 async def events(nc: Client) -> list[tuple[int, dict[str, Any]]]:

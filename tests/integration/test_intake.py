@@ -6,7 +6,7 @@ import pytest
 from nats.aio.client import Client
 
 import factories as f
-from logtools import answer_to, drained, events, publish, rejected
+from logtools import answer_to, drained, events, facts, publish, rejected
 from services.eventlog import EventLog
 
 
@@ -15,7 +15,7 @@ async def test_a_draft_opens_its_case_and_later_events_follow(nc: Client, intake
     await publish(nc, opened)
     await publish(nc, issued)
     await drained(nc)
-    log = await events(nc)
+    log = await facts(nc)
     assert [(e["event_id"], e["type"]) for _, e in log] == [
         (opened["event_id"], "DraftSubmitted"),
         (issued["event_id"], "PolicyIssued"),
@@ -35,8 +35,8 @@ async def test_a_repeated_event_id_is_a_duplicate_at_its_first_sequence(
     await drained(nc)
     answer = await answer_to(sub, second)
     assert answer["status"] == "duplicate" and answer["intake_sequence"] == second
-    assert answer["sequence"] == (await events(nc))[0][0]
-    assert len(await events(nc)) == 1
+    assert answer["sequence"] == (await facts(nc))[0][0]
+    assert len(await facts(nc)) == 1
     assert await rejected(nc) == {}
 
 
@@ -135,4 +135,25 @@ async def test_bad_input_is_refused_with_its_reason_and_kept_raw(
         reason,
         seq,
     )
-    assert [e["case_id"] for _, e in await events(nc)] == ["BAD-OPEN"]
+    assert [e["case_id"] for _, e in await facts(nc)] == ["BAD-OPEN"]
+
+
+async def test_a_fact_that_breaks_a_rule_is_recorded_with_its_finding_next_to_it(
+    nc: Client, intake: object
+) -> None:
+    """REV-5: a policy issued before its review chain is complete is kept, and a finding
+    naming the rule, the rule set and the fact is appended right after it."""
+    opened, issued = f.draft("RULE-1"), f.issued("RULE-1")
+    await publish(nc, opened)
+    await publish(nc, issued)
+    await drained(nc)
+    log = await events(nc)
+    at = next(i for i, (_, e) in enumerate(log) if e["event_id"] == issued["event_id"])
+    findings = [e for _, e in log[at + 1 :] if e["type"] == "FindingRecorded"]
+    rev5 = [e for e in findings if e["data"]["rule_id"] == "REV-5"]
+    assert rev5, [e["data"]["rule_id"] for e in findings]
+    assert rev5[0]["causation_id"] == issued["event_id"]
+    assert issued["event_id"] in [ev["event_id"] for ev in rev5[0]["data"]["evidence"]]
+    assert rev5[0]["data"]["rule_set"]
+    assert [e["type"] for _, e in log[: at + 1] if e["type"] != "FindingRecorded"] == [
+        "DraftSubmitted", "PolicyIssued"]

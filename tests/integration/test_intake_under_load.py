@@ -17,7 +17,7 @@ from nats.aio.client import Client
 
 import factories as f
 from events import streams
-from logtools import drained, events, rejected
+from logtools import drained, facts, rejected
 from services.bootstrap import organs
 from services.config import Settings
 from services.intake import IntakeService
@@ -98,7 +98,7 @@ async def test_conservation_every_intake_message_ends_in_events_or_rejected_once
     sequences = await _publish_all(nc, [(s, b) for s, b, _ in messages])
     await drained(nc, timeout=60)
 
-    log = await events(nc)
+    log = await facts(nc)
     refused = await rejected(nc)
     assert Counter(e["event_id"] for _, e in log) == Counter(e["event_id"] for e in good)
     for seq, (_, body, fate) in zip(sequences, messages, strict=True):
@@ -141,7 +141,7 @@ async def test_two_instances_share_the_partitions_and_keep_each_case_in_order(
             await service.stop()
             await conn.close()
 
-    log = await events(nc)
+    log = await facts(nc)
     assert len(log) == len(interleaved)
     for story in stories:
         case_id = story[0]["case_id"]
@@ -195,7 +195,7 @@ async def test_kill_9_mid_load_then_restart_loses_and_doubles_nothing(
         if first.poll() is None:
             first.kill()
 
-    log = await events(nc)
+    log = await facts(nc)
     ids = Counter(e["event_id"] for _, e in log)
     assert ids == Counter({e["event_id"]: 1 for e in everything})
     assert await rejected(nc) == {}
