@@ -10,6 +10,16 @@ department and joint documents, returns, consultation drafts, implementation mea
 out-of-scope documents; some cases on time, some late, some breaking rules. The rules are *not*
 applied here: the demo sends facts, Jiedu derives findings.
 
+What a typical case does, as a district that keeps its rules would: the drafting unit submits the
+document together with the plan and a material for every form the plan names, i.e. everything
+that will later be published (三同步, SYNC-1); the review chain of its issuer signs in order
+(REV-1..4) before anything is issued or published (REV-5); each material goes on the district
+website first, linked to the policy and with its URL, and only then on WeChat, the news media and
+the other channels (PUB-1). A deliberate minority breaks a rule — the rare cards of the decks in
+`Demo`, each drawn to break one rule (and what follows from it) — so that every rule the events
+can show does show, a few times, in a quarter; with the default seed about three cases in four
+have no violation-severity finding.
+
 Why deterministic: the demo is what a newcomer, a test and a benchmark load; a seed number fixes
 every choice (`random.Random` seeded with seed and quarter), so the output is the same on every
 machine and run. Rare paths are drawn from a `Deck` (a shuffled multiset), which guarantees that
@@ -431,11 +441,15 @@ class Policy:
     scope: str
     kind: str = "document"
     issuer: str = "department"
+    lead: str | None = None  # the issuer's lead, when the case is charged to another organ
     co_issuers: tuple[str, ...] = ()
     benefits: bool = False
     superior: str | None = None
-    plan: JSON | None = None
+    draft_plan: JSON | None = None  # the plan and materials as drafted (三同步) …
+    draft_materials: list[JSON] = field(default_factory=list)
+    plan: JSON | None = None  # … and as submitted for review
     materials: list[JSON] = field(default_factory=list)
+    early: set[str] = field(default_factory=set)  # material IDs published before review ended
 
     @property
     def major(self) -> bool:
@@ -469,21 +483,35 @@ class Demo:
         self.numbers: dict[str, int] = {}
         self.serial = 0
         d = self.deck
-        self.review = d(complete=14, publish_early=1, skip_stage=1, out_of_order=1, few_grounds=1)
-        self.submission = d(complete=14, no_plan=1, no_materials=1)
-        self.plan_kind = d(complete=8, no_press_release=1, text_only=1, no_news_media=1)
-        self.mat = d(complete=8, missing_sections=2, no_benefit_office=1)
-        self.pub2 = d(prompt=6, within=3, late=2, never=1)
-        self.spread = d(several=7, single_form=1, wechat_first=1, unlinked=1)
-        self.returned = d(plan=2, materials=2, both=1, not_resubmitted=1)
-        self.draft_results = d(published=4, no_interpretation=1, no_results=1)
+        # Most cases comply; each deck's rare cards are the deliberate minority that breaks one
+        # rule (named in the comment), so each rule shows without dominating the quarter.
+        self.review = d(complete=40, publish_early=1, skip_stage=1,  # REV-5
+                        out_of_order=1, few_grounds=1)  # REV-4
+        self.district_review = d(complete=24, publish_early=1, skip_stage=1,  # REV-5
+                                 out_of_order=1, few_grounds=1,  # REV-1
+                                 news_office_early=1, sign_off_early=1)  # REV-2, REV-3
+        self.submission = d(complete=30, no_plan=1, no_materials=1)  # SYNC-1
+        self.plan_kind = d(complete=36, no_press_release=1, text_only=1, no_news_media=1,  # PLAN-1
+                           wrong_category=1)  # SCOPE-1
+        self.mat = d(complete=24, missing_sections=1, no_benefit_office=1)  # MAT-1
+        self.pub2 = d(prompt=12, within=6, late=3, never=1)  # PUB-2
+        self.spread = d(several=40, single_form=2,  # PUB-3
+                        wechat_first=1, unlinked=1, no_url=1,  # PUB-1
+                        unsubmitted=1)  # REV-5
+        self.returned = d(plan=2, materials=2, both=1, not_resubmitted=1,  # REV-3 退文
+                          signed_anyway=1)  # REV-3
+        self.draft_results = d(published=4, no_interpretation=1, no_results=1)  # SCOPE-2
         self.channel = d(hotline=5, website=3, service_window=2)
-        self.answer = d(library=5, district_library=2, referred=3, referred_late=1, unanswered=1)
+        self.answer = d(library=10, district_library=4, referred=6, unanswered=2,
+                        referred_late=2, slow_library=1)  # QA-4
         self.severity = d(major=1, high_attention=2, ordinary=3)
         self.opinion_kind = d(suggestion=2, misunderstanding=2, false_information=1,
                               illegal_content=1)
-        self.reply = d(on_time=6, late=2, wrong_kind=1, none=1)
-        self.media = d(consulted=3, not_consulted=1, corrected=2, uncorrected=1)
+        self.reply = d(on_time=6, late=2, wrong_kind=1, none=1)  # OP-4, OP-3
+        self.decision = d(adopted=5, declined=5, reconsidered=1)  # OP-2
+        self.media = d(consulted=6, not_consulted=1, corrected=2, uncorrected=1)  # PUB-4
+        self.implemented = d(in_scope=8, out_of_scope=1)  # SCOPE-3
+        self.charged = d(lead=12, co_issuer=1)  # WHO-1
         organs = load_organs()
         self.drafters = Deck(self.rng, {c: len(t) for c, (_, t) in DRAFTERS.items()})
         self.district_drafters = Deck(self.rng, {  # subdistricts do not draft for the district
@@ -668,15 +696,21 @@ def overtake(entries: list[Entry], rng: random.Random) -> list[Entry]:
 
 # ── pieces of a policy case ──────────────────────────────────────────────────────────────────
 
+FORM_ZH = {
+    "text": "文字解读", "chart": "图解", "animation": "动漫解读", "audio_video": "视频解读",
+    "press_release": "新闻通稿", "press_conference": "新闻发布会实录", "briefing": "政策吹风会实录",
+    "interview": "负责人专访", "article": "负责人解读文章", "other": "宣传折页",
+}
+
 
 def material(demo: Demo, p: Policy, form: str = "text") -> JSON:
-    """解读材料 with the sections of MAT-1 (some left out, as the MAT deck says)."""
+    """解读材料 in one form, with every section of MAT-1."""
     name = load_organs().name(p.department)
     m: JSON = {
         "material_id": f"{p.case_id}-{form}",
         "form": form,
         "background": f"为贯彻落实上级决策部署，结合渝中区实际，{name}起草了{book(p.title)}。",
-        "main_content": f"{book(p.title)}共{demo.rng.randint(3, 8)}个部分"
+        "main_content": f"{FORM_ZH[form]}：{book(p.title)}共{demo.rng.randint(3, 8)}个部分"
         f"{demo.rng.randint(10, 32)}条，明确了目标任务、主要举措和保障措施。",
         "audience": demo.rng.choice(("辖区内注册登记的企业", "辖区户籍居民", "辖区内各类经营主体",
                                      "符合条件的个人和单位", "辖区内老年人及其家庭")),
@@ -694,24 +728,25 @@ def material(demo: Demo, p: Policy, form: str = "text") -> JSON:
             "contact": f"023-63{demo.rng.randint(100000, 999999)}",
             "hours": "工作日 9:00—12:00，14:00—17:30",
         }
-    variant = demo.mat.draw()
-    if variant == "missing_sections":
-        for key in demo.rng.sample(("old_vs_new", "key_terms", "cautions", "time_limits"), 2):
-            m.pop(key)
-    elif variant == "no_benefit_office" and p.benefits:
-        m["benefit_office"] = {"name": m["benefit_office"]["name"]}
     return m
 
 
 def plan(demo: Demo, p: Policy) -> JSON:
-    """解读方案 per the template (PLAN-1); some lack a starred option."""
+    """解读方案 per the template (PLAN-1): every form that will be published, each starred
+    option in the typical plan; a few lack one, or name another category than the case's scope
+    (SCOPE-1)."""
     forms = ["text", demo.rng.choice(("chart", "chart", "audio_video", "animation")),
              "press_release"]
     if p.major:
         forms.append(demo.rng.choice(("press_conference", "briefing", "interview", "article")))
+    if p.benefits and demo.rng.random() < 0.3:
+        forms.append("other")  # a leaflet for the community notice boards
     channels = [{"channel": "government_website", "name": "重庆市渝中区人民政府网"},
                 {"channel": "news_media", "name": demo.rng.choice(OUTLETS)},
                 {"channel": "wechat", "name": "渝中发布"}]
+    if "other" in forms:
+        channels.append({"channel": "notice_board", "name": "社区公开栏"})
+    category = p.scope
     variant = demo.plan_kind.draw()
     if variant == "no_press_release":
         forms.remove("press_release")
@@ -719,23 +754,39 @@ def plan(demo: Demo, p: Policy) -> JSON:
         forms = ["text"]
     elif variant == "no_news_media":
         channels.pop(1)
-    return {"title": f"{book(p.title)}解读方案", "category": p.scope, "forms": forms,
+    elif variant == "wrong_category":
+        category = {N: H, H: N}.get(p.scope, H)
+    return {"title": f"{book(p.title)}解读方案", "category": category, "forms": forms,
             "channels": channels, "release_date": None}
 
 
+def draft(demo: Demo, p: Policy) -> None:
+    """The plan and a material for every form it names (三同步: all that will be published,
+    prepared with the document); as the MAT deck says, a few first materials miss sections or
+    the benefit office's details (MAT-1)."""
+    p.draft_plan = plan(demo, p)
+    p.draft_materials = [material(demo, p, form) for form in p.draft_plan["forms"]]
+    flaw, first = demo.mat.draw(), p.draft_materials[0]
+    if flaw == "missing_sections":
+        for key in demo.rng.sample(("old_vs_new", "key_terms", "cautions", "time_limits"), 2):
+            first.pop(key)
+    elif flaw == "no_benefit_office" and p.benefits:
+        first["benefit_office"] = {"name": first["benefit_office"]["name"]}
+
+
 def submit(th: Thread, p: Policy, variant: str = "complete") -> None:
-    """起草单位 submits document, plan and materials together (SYNC-1) — or not quite."""
-    demo = th.demo
-    in_scope = p.scope != "out_of_scope"
-    p.plan = plan(demo, p) if in_scope and variant not in ("no_plan", "neither") else None
-    p.materials = (
-        [material(demo, p)] if in_scope and variant not in ("no_materials", "neither") else []
-    )
+    """起草单位 submits document, plan and materials together (SYNC-1) — or, as `variant` says,
+    without the plan, the materials, or either."""
+    if p.scope != "out_of_scope":
+        draft(th.demo, p)
+    p.plan = p.draft_plan if variant not in ("no_plan", "neither") else None
+    p.materials = p.draft_materials if variant not in ("no_materials", "neither") else []
     data: JSON = {
         "title": p.title,
         "scope": p.scope,
         "kind": p.kind,
-        "issuer": {"kind": p.issuer, "lead": p.department, "co_issuers": list(p.co_issuers)},
+        "issuer": {"kind": p.issuer, "lead": p.lead or p.department,
+                   "co_issuers": list(p.co_issuers)},
         "materials": p.materials,
     }
     if p.superior:
@@ -761,22 +812,32 @@ def sign(th: Thread, p: Policy, stage: str, *, grounds: Iterable[str] = ()) -> N
 
 def review(th: Thread, p: Policy, stages: tuple[str, ...]) -> None:
     """三审三校 by the drafting unit's three heads, then `stages` (REV-1..4), as the review deck
-    says: complete, or published early (REV-5), a stage skipped, heads out of order, or not
-    every ground covered."""
+    of the chain says: complete, or a material published before the last signature (REV-5), the
+    last stage skipped, heads out of order, not every ground covered, and for district-government
+    documents the news office before the principal head (REV-2) or the leaders before the news
+    office (REV-3)."""
     demo = th.demo
-    variant = demo.review.draw() if stages else "complete"
+    deck = demo.district_review if "news_office" in stages else demo.review
+    variant = deck.draw() if stages else "complete"
     heads = ["section_head", "deputy_head", "principal_head"]
     if variant == "out_of_order":
         heads[1], heads[2] = heads[2], heads[1]
+    grounds = SIX_GROUNDS[:3] if variant == "few_grounds" else SIX_GROUNDS
     for head in heads:
-        grounds = SIX_GROUNDS if variant != "few_grounds" else SIX_GROUNDS[:3]
+        if variant == "news_office_early" and head == "principal_head":
+            sign(th.days(0, 2), p, "news_office")
         sign(th.days(0, 2), p, head, grounds=grounds)
-    for i, stage in enumerate(stages):
-        if variant == "publish_early" and i == len(stages) - 1:
-            th.days(0, 1).emit("MaterialPublished", {
-                "material_id": f"{p.case_id}-chart", "form": "chart", "channel": "wechat",
-                "channel_name": "渝中发布", "published_on": th.day.isoformat()})
-        if variant == "skip_stage" and i == len(stages) - 1:
+    order = [s for s in stages if not (variant == "news_office_early" and s == "news_office")]
+    if variant == "sign_off_early":
+        order.reverse()  # leaders' sign-off before the news office
+    for i, stage in enumerate(order):
+        last = i == len(order) - 1
+        if variant == "publish_early" and last and p.materials:
+            early = p.materials[min(1, len(p.materials) - 1)]
+            th.days(0, 1).emit("MaterialPublished", _published(
+                demo, p, th, early["material_id"], early["form"], "government_website"))
+            p.early.add(early["material_id"])
+        if variant == "skip_stage" and last:
             continue
         sign(th.days(0, 3), p, stage)
 
@@ -787,51 +848,78 @@ def issue(th: Thread, p: Policy, prefix: str) -> None:
                              "issue_date": th.day.isoformat(), "url": th.demo.url("zcwj", th.day)})
 
 
-def publish(th: Thread, p: Policy) -> None:
-    """Publication (PUB-1..3): the text on the district website within 20 working days or
-    late or never, other forms on other channels; some only one form, some elsewhere first."""
+ELSEWHERE: dict[str, tuple[str, ...]] = {
+    "text": ("wechat",), "chart": ("wechat",), "animation": ("wechat", "weibo"),
+    "audio_video": ("wechat", "other_new_media"), "press_release": ("news_media",),
+    "press_conference": ("news_media",), "briefing": ("news_media",),
+    "interview": ("news_media",), "article": ("news_media",), "other": ("notice_board",),
+}
+"""Where a material goes after the district website (PUB-1: the website is the first platform)."""
+
+
+def publish(th: Thread, p: Policy) -> datetime | None:
+    """Publication (PUB-1..3) of the materials drafted with the document: each on the district
+    website first (linked to the policy, with its URL), then on its other channels. The text
+    appears within 20 working days or late (PUB-2) or never. As the spread deck says, a few
+    publish only one form (PUB-3), post the text elsewhere before the website, leave it unlinked
+    or without a URL (PUB-1), or publish a material that was never submitted for review
+    (REV-5). Returns when the first material was published (None: nothing in the quarter)."""
     demo = th.demo
     timing = demo.pub2.draw()
     spread = demo.spread.draw()
     lag = {"prompt": (0, 2), "within": (3, 20), "late": (21, 35), "never": (0, 2)}[timing]
-    text = th.fork().days(*lag)
-    if spread == "wechat_first":
-        text.fork().emit("MaterialPublished", _published(demo, p, text, "text", "wechat"))
-        text.days(1, 3)
-    if timing != "never":
-        body = _published(demo, p, text, "text", "government_website")
-        body["linked_to_policy"] = spread != "unlinked"
-        text.emit("MaterialPublished", body)
+    start = th.fork().days(*lag)
+    forms = [m["form"] for m in p.draft_materials]
     if spread == "single_form":
-        return
-    forms = (p.plan or {}).get("forms") or ["text", "press_release"]
-    for form in dict.fromkeys([*forms[1:], demo.rng.choice(("chart", "audio_video", "other"))]):
-        channel = {
-            "chart": demo.rng.choice(("government_website", "wechat")),
-            "animation": "wechat",
-            "audio_video": demo.rng.choice(("wechat", "weibo", "other_new_media")),
-            "other": "notice_board",
-        }.get(form, "news_media")
-        when = (text if timing != "never" and channel == "government_website" else th).fork()
-        when.days(0, 4).emit("MaterialPublished", _published(demo, p, when, form, channel))
+        forms = forms[:1]
+    elif spread == "unsubmitted":
+        forms.append(next(f for f in ("animation", "other", "audio_video", "chart")
+                          if f not in forms))
+    sent: list[datetime] = []
+    for form in forms:
+        mid = f"{p.case_id}-{form}"
+        site = start.fork() if form == "text" else start.fork().days(0, 2)
+        if form == "text":
+            if timing == "never":
+                continue
+            if spread == "wechat_first" and site.t is not None:
+                sent.append(site.t)
+                site.emit("MaterialPublished", _published(demo, p, site, mid, form, "wechat"))
+                site.days(1, 3)
+        if mid not in p.early:
+            body = _published(demo, p, site, mid, form, "government_website")
+            if form == "text" and spread == "unlinked":
+                body["linked_to_policy"] = False
+            if form == "text" and spread == "no_url":
+                body.pop("url", None)
+            if site.emit("MaterialPublished", body) and site.t is not None:
+                sent.append(site.t)
+        if form == "text" and (spread == "wechat_first" or demo.rng.random() < 0.5):
+            continue  # the text is often on the website only (or was on WeChat already)
+        for channel in ELSEWHERE[form]:
+            then = site.fork().days(0, 3)
+            then.emit("MaterialPublished", _published(demo, p, then, mid, form, channel))
+    return min(sent, default=None)
 
 
-def _published(demo: Demo, p: Policy, th: Thread, form: str, channel: str) -> JSON:
+def _published(demo: Demo, p: Policy, th: Thread, mid: str, form: str, channel: str) -> JSON:
     names = {"government_website": "重庆市渝中区人民政府网", "wechat": "渝中发布",
              "weibo": "渝中发布", "other_new_media": "渝中发布抖音号", "notice_board": "社区公开栏",
              "news_media": demo.rng.choice(OUTLETS)}
-    data: JSON = {"material_id": f"{p.case_id}-{form}", "form": form, "channel": channel,
+    data: JSON = {"material_id": mid, "form": form, "channel": channel,
                   "channel_name": names[channel]}
     if th.t is not None:
         data["published_on"] = th.day.isoformat()
         if channel == "government_website":
             data["url"] = demo.url("zcjd", th.day)
+            data["linked_to_policy"] = True
     return data
 
 
 def consultation(th: Thread, p: Policy) -> None:
     """A question by hotline, website or window (QA-3), answered from the library at once,
-    referred to the drafting unit and answered in time or late, or never answered (QA-4)."""
+    referred to the drafting unit and answered in time or late, or never answered (QA-4); a
+    few answers from the library reach the website's mailbox days later instead of at once."""
     demo = th.demo
     if th.t is None:
         return
@@ -851,17 +939,21 @@ def consultation(th: Thread, p: Policy) -> None:
     answer = f"根据{book(p.title)}，{topic}详见区政府网站政策解读专栏，也可咨询{_office(p)}。"
     if outcome == "unanswered":
         return
-    if channel == "website":  # the mailbox reaches the drafting unit itself
-        by_unit = outcome not in ("library", "district_library")
-        th.days(1, 3 if outcome != "referred_late" else 12).emit("ConsultationAnswered", {
-            "consultation_id": ticket, "answer": answer, "from_library": not by_unit,
-            "instant": False, "by_drafting_unit": by_unit}, needs=key)
+    if outcome == "slow_library" and channel == "website":  # the mailbox, days later
+        th.days(1, 3).emit("ConsultationAnswered", {
+            "consultation_id": ticket, "answer": answer, "from_library": True,
+            "instant": False}, by=receiver, needs=key)
         return
-    if outcome in ("library", "district_library"):
+    if outcome in ("library", "district_library", "slow_library"):
         by = receiver if outcome == "library" or channel != "hotline" else LIBRARY
         th.hours(0.02, 0.05).emit("ConsultationAnswered", {
             "consultation_id": ticket, "answer": answer, "from_library": True, "instant": True},
             by=by, needs=key)
+        return
+    if channel == "website":  # the mailbox reaches the drafting unit itself
+        th.days(1, 3 if outcome == "referred" else 12).emit("ConsultationAnswered", {
+            "consultation_id": ticket, "answer": answer, "from_library": False,
+            "instant": False, "by_drafting_unit": True}, needs=key)
         return
     th.days(0, 0).emit("ConsultationReferred", {
         "consultation_id": ticket, "referred_to": p.department}, by=receiver, needs=key)
@@ -880,7 +972,8 @@ def _office(p: Policy) -> str:
 
 def opinion(th: Thread, p: Policy, number: int) -> None:
     """舆情 detected by the monitor (OP-5), answered in the fitting way in time, late, the
-    wrong way, or not at all (OP-2..4)."""
+    wrong way, or not at all (OP-3, OP-4); a suggestion adopted or declined, a few declined and
+    then adopted on reconsideration (OP-2)."""
     demo = th.demo
     th.hours(0, 14)
     if th.t is None:
@@ -908,11 +1001,16 @@ def opinion(th: Thread, p: Policy, number: int) -> None:
     else:
         th.hours(1, limit - 2)
     if kind == "suggestion":
-        adopted = demo.rng.random() < 0.5
+        decision = demo.decision.draw()
+        adopted = decision == "adopted"
         th.emit("SuggestionAdopted" if adopted else "SuggestionDeclined", {
             "opinion_id": oid,
             "rationale": "建议合理可行，将在实施细则中予以采纳" if adopted
             else "建议与上位法规定不符，暂不采纳，已向网民说明"}, needs=key)
+        if decision == "reconsidered":
+            th.hours(48, 200).emit("SuggestionAdopted", {
+                "opinion_id": oid, "rationale": "经重新研究论证，建议合理可行，决定予以采纳"},
+                needs=key)
         if reply != "wrong_kind":
             return
     fitting = {"suggestion": "clarification",
@@ -929,6 +1027,23 @@ def opinion(th: Thread, p: Policy, number: int) -> None:
     else:
         data["url"] = demo.url("hygq", th.day)
     th.emit("ResponseIssued", data, needs=key)
+
+
+def rumour(th: Thread, p: Policy) -> None:
+    """A rumour about a policy still in review, which the monitor links to its case although
+    nothing of it is public (OP-1), rebutted by the drafting unit."""
+    demo = th.demo
+    if th.t is None:
+        return
+    oid = f"YQ-{p.case_id}-1"
+    key = f"opinion:{oid}"
+    th.emit("OpinionDetected", {
+        "opinion_id": oid, "severity": "high_attention", "kind": "false_information",
+        "summary": f"网传{book(p.title)}已经印发并将于下月起执行，实为尚在审核中的送审稿",
+        "detected_at": th.t.isoformat()}, by=MONITOR,
+        actor={"id": "yq-monitor", "name": "区委网信办舆情监测平台"}, introduces=key)
+    th.hours(2, 20).emit("ResponseIssued", {
+        "opinion_id": oid, "kind": "rebuttal", "url": demo.url("hygq", th.day)}, needs=key)
 
 
 def media(th: Thread, p: Policy, number: int) -> None:
@@ -949,19 +1064,23 @@ def media(th: Thread, p: Policy, number: int) -> None:
 
 
 def aftermath(th: Thread, p: Policy) -> None:
-    """What follows publication: materials, questions, opinions, media reports."""
+    """What follows publication: materials, questions, opinions, media reports. Opinions and
+    media react to what is public: the issued policy, or for implementation measures (nothing
+    issued) their first published material."""
     demo = th.demo
     if th.t is None:
         return
-    publish(th.fork(), p)
+    first = publish(th.fork(), p)
+    public = th.fork() if p.kind != "implementation" else Thread(demo, th.case_id,
+                                                                   th.department, first)
     asked = demo.rng.choice((0, 1, 1, 2, 2, 3, 4)) + (2 if p.benefits else 0)
     for _ in range(asked):
         consultation(th.fork().days(1, 25), p)
     if demo.rng.random() < (0.45 if p.major else 0.2):
         for n in range(1, demo.rng.choice((1, 1, 2)) + 1):
-            opinion(th.fork().days(1, 15), p, n)
+            opinion(public.fork().days(1, 15), p, n)
     if demo.rng.random() < (0.35 if p.major else 0.1):
-        media(th.fork().days(1, 8), p, 1)
+        media(public.fork().days(1, 8), p, 1)
 
 
 # ── the paths (one per way a case goes through RULES.md) ─────────────────────────────────────
@@ -989,7 +1108,7 @@ def district_document(demo: Demo, case_id: str) -> None:
 
 def department_document(demo: Demo, case_id: str) -> None:
     """以部门名义印发: three heads, the interpretation unit (REV-4), then issue; a few
-    submissions are incomplete (SYNC-1)."""
+    submissions are incomplete (SYNC-1) and reviewed nonetheless."""
     dept = demo.drafters.draw()
     p = _policy(demo, case_id, dept, _title(demo, dept))
     th = demo.start(case_id, dept)
@@ -1000,41 +1119,48 @@ def department_document(demo: Demo, case_id: str) -> None:
 
 
 def joint_document(demo: Demo, case_id: str) -> None:
-    """部门联合发文: the lead interprets, co-issuers assist (WHO-1)."""
-    dept = demo.district_drafters.draw()
-    others = [c for c in CO_ISSUERS if c != dept]
+    """部门联合发文: the lead interprets, co-issuers assist (WHO-1); in a few cases a co-issuer
+    opens the case and is charged with it instead of the lead."""
+    lead = demo.district_drafters.draw()
+    others = [c for c in CO_ISSUERS if c != lead]
     co = tuple(demo.rng.sample(others, demo.rng.choice((1, 1, 2))))
-    p = _policy(demo, case_id, dept, _title(demo, dept), issuer="joint", co_issuers=co)
+    dept = lead if demo.charged.draw() == "lead" else co[0]
+    p = _policy(demo, case_id, dept, _title(demo, lead), issuer="joint", lead=lead,
+                co_issuers=co)
     th = demo.start(case_id, dept)
     submit(th, p)
     review(th, p, ("interpretation_unit",))
-    issue(th, p, DRAFTERS[dept][0])
+    issue(th, p, DRAFTERS[lead][0])
     aftermath(th, p)
 
 
 def returned_submission(demo: Demo, case_id: str) -> None:
     """退文 (REV-3): a district-government document sent without plan or materials is returned
-    by the government office, resubmitted complete, then signed off — or not resubmitted."""
+    by the government office, resubmitted complete, then signed off — or not resubmitted (and a
+    rumour about it is linked to the case, OP-1), or signed off as it was instead of returned."""
     dept = demo.district_drafters.draw()
     p = _policy(demo, case_id, dept, _title(demo, dept, (N, H)), issuer="district_government")
     variant = demo.returned.draw()
-    missing = {"plan": ["plan"], "materials": ["materials"]}.get(variant, ["plan", "materials"])
+    missing = {"plan": ["plan"], "materials": ["materials"], "signed_anyway": ["plan"]}.get(
+        variant, ["plan", "materials"])
     th = demo.start(case_id, dept, 0, len(demo.quarter.days) // 2)
-    submit(th, p, {"plan": "no_plan", "materials": "no_materials"}.get(variant, "neither"))
+    submit(th, p, {"plan": "no_plan", "materials": "no_materials", "signed_anyway": "no_plan"}
+           .get(variant, "neither"))
     for head in ("section_head", "deputy_head", "principal_head"):
         sign(th.days(0, 2), p, head, grounds=SIX_GROUNDS)
     sign(th.days(1, 3), p, "news_office")
-    th.days(1, 3).emit("SubmissionReturned", {
-        "missing": missing, "reason": "解读方案、解读材料未与政策文件同步报送（三同步）"},
-        by=("gov_office", OA), actor=demo.person("gov_office", "leaders_sign_off"))
-    if variant == "not_resubmitted":
-        return
-    p.plan = p.plan or plan(demo, p)
-    p.materials = p.materials or [material(demo, p)]
-    th.days(1, 5).emit("DraftResubmitted", {
-        **({"plan": p.plan} if "plan" in missing else {}),
-        "materials": p.materials if "materials" in missing else []})
-    sign(th.days(1, 3), p, "news_office")
+    if variant != "signed_anyway":
+        th.days(1, 3).emit("SubmissionReturned", {
+            "missing": missing, "reason": "解读方案、解读材料未与政策文件同步报送（三同步）"},
+            by=("gov_office", OA), actor=demo.person("gov_office", "leaders_sign_off"))
+        if variant == "not_resubmitted":
+            rumour(th.fork().hours(20, 120), p)
+            return
+        p.plan, p.materials = p.draft_plan, p.draft_materials
+        th.days(1, 5).emit("DraftResubmitted", {
+            **({"plan": p.plan} if "plan" in missing else {}),
+            "materials": p.materials if "materials" in missing else []})
+        sign(th.days(1, 3), p, "news_office")
     sign(th.days(1, 3), p, "leaders_sign_off")
     issue(th, p, "渝中府发" if p.scope == N else "渝中府办发")
     aftermath(th, p)
@@ -1081,13 +1207,18 @@ def consultation_draft(demo: Demo, case_id: str) -> None:
 
 
 def implementation(demo: Demo, case_id: str) -> None:
-    """贯彻执行上级文件不再单独制发文件 (SCOPE-3): the measures are interpreted, nothing issued."""
+    """贯彻执行上级文件不再单独制发文件 (SCOPE-3): the measures are interpreted, nothing issued;
+    a few are wrongly declared out of scope and go no further than the heads' review."""
     superior, dept = demo.rng.choice(SUPERIOR)
     name = superior.split("》")[0] + "》"
-    title = Title(demo.unique(f"关于贯彻落实{name}的工作措施"), demo.rng.choice((H, D)))
+    scope = demo.rng.choice((H, D)) if demo.implemented.draw() == "in_scope" else "out_of_scope"
+    title = Title(demo.unique(f"关于贯彻落实{name}的工作措施"), scope)
     p = _policy(demo, case_id, dept, title, kind="implementation", superior=superior)
     th = demo.start(case_id, dept)
     submit(th, p)
+    if scope == "out_of_scope":
+        review(th, p, ())
+        return
     review(th, p, ("interpretation_unit",))
     th.days(1, 3)
     aftermath(th, p)
@@ -1118,7 +1249,7 @@ PATHS: tuple[tuple[Callable[[Demo, str], None], int], ...] = (
     (district_document, 5),
     (department_document, 9),
     (joint_document, 3),
-    (returned_submission, 2),
+    (returned_submission, 1),
     (consultation_draft, 3),
     (implementation, 2),
     (out_of_scope, 3),
