@@ -163,3 +163,5 @@ class Header:
 
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code when an optimistic-concurrency expectation fails."""
+BATCH_INCOMPLETE = 10176
+"""JetStream's error code when part of an atomic batch did not arrive (none of it is stored)."""

@@ -44,6 +44,16 @@ class Conflict(Exception):
     """Someone else appended to the case since we last read it: reload and decide again."""
 
 
+class Incomplete(Conflict):
+    """The server dropped part of an atomic batch (too many open at once): nothing of it was
+    stored, so decide and append again."""
+
+
+OPEN_BATCHES = 32
+"""Atomic batches one connection keeps open at once; the server refuses batches beyond its own
+limit per stream (as 'incomplete'), so stay below it."""
+
+
 async def ensure_streams(
     js: JetStreamContext, *, partitions: int = streams.DEFAULT_PARTITIONS, ack_wait_s: float = 30
 ) -> None:
@@ -75,19 +85,18 @@ async def ensure_streams(
 class EventLog:
     """Reads and writes the log for one connection."""
 
-    def __init__(self, nc: Client) -> None:
+    def __init__(self, nc: Client, *, open_batches: int = OPEN_BATCHES) -> None:
         self.nc = nc
         self.js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
         self._outcomes: KeyValue | None = None
+        self._open_batches = asyncio.Semaphore(open_batches)
 
     async def outcomes(self) -> KeyValue:
         if self._outcomes is None:
             self._outcomes = await self.js.key_value(streams.OUTCOMES_BUCKET)
         return self._outcomes
 
-    async def append(
-        self, case_id: str, messages: Sequence[Message], *, expected_last: int
-    ) -> int:
+    async def append(self, case_id: str, messages: Sequence[Message], *, expected_last: int) -> int:
         """Append one case's events if its last event is still at `expected_last` (0: no case
         yet), all or none, as one atomic batch. Returns the first event's sequence (a batch is
         stored contiguously); raises `Conflict` if the case moved on meanwhile."""
@@ -100,15 +109,16 @@ class EventLog:
             last = await self._commit(subject, body, {**headers, **lock})
             return last
         batch = uuid.uuid4().hex
-        for n, (subject, body, headers) in enumerate(messages[:-1], start=1):
-            first = lock if n == 1 else {}
-            await self.nc.publish(
-                subject, body, headers={**headers, **first, **_batch(batch, n)}
+        async with self._open_batches:
+            for n, (subject, body, headers) in enumerate(messages[:-1], start=1):
+                first = lock if n == 1 else {}
+                await self.nc.publish(
+                    subject, body, headers={**headers, **first, **_batch(batch, n)}
+                )
+            subject, body, headers = messages[-1]
+            last = await self._commit(
+                subject, body, {**headers, **_batch(batch, len(messages)), Header.BATCH_COMMIT: "1"}
             )
-        subject, body, headers = messages[-1]
-        last = await self._commit(
-            subject, body, {**headers, **_batch(batch, len(messages)), Header.BATCH_COMMIT: "1"}
-        )
         return last - len(messages) + 1
 
     async def _commit(self, subject: str, body: bytes, headers: dict[str, str]) -> int:
@@ -121,6 +131,8 @@ class EventLog:
             return int(answer["seq"])
         if error.get("err_code") == streams.WRONG_LAST_SEQUENCE:
             raise Conflict(subject)
+        if error.get("err_code") == streams.BATCH_INCOMPLETE:
+            raise Incomplete(subject)
         raise LogError(f"{subject}: {error}")
 
     async def history(self, case_id: str) -> list[tuple[int, Event]]:
