@@ -1,0 +1,23 @@
+"""Pure projections: events in, read-model rows out, no I/O (see `projections.base`).
+
+`ALL` is the registry: every projection the runner (`services.projector`) keeps up to date, by
+its name. To add one, write a `Projection` subclass in its own module and add an instance here.
+"""
+
+from __future__ import annotations
+
+from projections.base import MemoryRows, Projection, Rows, Table, Type
+from projections.case_summary import CaseSummary
+
+ALL: tuple[Projection, ...] = (CaseSummary(),)
+
+
+def by_name(name: str) -> Projection:
+    """The registered projection called `name`; KeyError names the known ones."""
+    for p in ALL:
+        if p.name == name:
+            return p
+    raise KeyError(f"no projection {name!r}; known: {', '.join(p.name for p in ALL)}")
+
+
+__all__ = ["ALL", "CaseSummary", "MemoryRows", "Projection", "Rows", "Table", "Type", "by_name"]

@@ -1,0 +1,231 @@
+"""`jiedu cases`, `jiedu rebuild`, `jiedu lag`: reading the read models and looking after them.
+
+`register(app)` adds the three commands to the `jiedu` typer app (services/cli.py). `cases`
+reads only the store (SQLite under the data dir, or DATABASE_URL); `rebuild` and `lag` also need
+the NATS server that holds the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import nats
+import orjson
+import typer
+from nats.aio.client import Client
+from nats.errors import NoServersError
+from nats.js.errors import NotFoundError
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TaskProgressColumn,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table as RichTable
+
+from projections import ALL, Projection, by_name
+from projections.base import Row
+from projections.case_summary import CASES, STATUSES, CaseSummary
+from services import bootstrap
+from services.config import Settings
+from services.projector import DEFAULT_BATCH, Lag, head, lags, rebuild, store_for
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
+]
+Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def register(app: typer.Typer) -> None:
+    """Add `cases`, `rebuild` and `lag` to the `jiedu` command line."""
+    app.command("cases")(cases)
+    app.command("rebuild")(rebuild_command)
+    app.command("lag")(lag)
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings.from_env(data_dir=data_dir)
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def cases(
+    department: Annotated[
+        str | None, typer.Option(help="accountable department code, e.g. drc")
+    ] = None,
+    status: Annotated[str | None, typer.Option(help=f"one of: {', '.join(STATUSES)}")] = None,
+    scope: Annotated[
+        str | None, typer.Option(help="normative, high_impact, designated or out_of_scope")
+    ] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="document, major_decision, implementation, training or inspection"),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="at most this many cases")] = 500,
+    as_json: Json = False,
+    data_dir: DataDir = None,
+) -> None:
+    """The case summary (案件概览): one line per case, filtered, ordered by department and case."""
+    if status is not None and status not in STATUSES:
+        typer.echo(f"--status must be one of {', '.join(STATUSES)}", err=True)
+        raise typer.Exit(2)
+    store = store_for(_settings(data_dir))
+    try:
+        rows = store.select(
+            CaseSummary(),
+            CASES,
+            {"department": department, "status": status, "scope": scope, "kind": kind},
+            order_by=("department", "case_id"),
+            limit=limit,
+        )
+    finally:
+        store.close()
+    if as_json:
+        _print_json(rows)
+        return
+    console = Console()
+    wide = console.width >= 150
+    columns: list[tuple[str, Callable[[Row], str], bool]] = [
+        ("case", lambda r: r["case_id"], True),
+        ("dept", lambda r: r["department"], True),
+        ("kind", lambda r: r["kind"], wide),
+        ("scope", lambda r: r["scope"] or "", wide),
+        ("status", lambda r: r["status"], True),
+        ("issued", lambda r: _date(r["issue_date"]), True),
+        ("web text", lambda r: _date(r["first_website_text_on"]), True),
+        ("materials", lambda r: f"{r['materials_published']}/{len(r['materials_by_form'])}f", wide),
+        ("consult.", lambda r: str(r["consultations"]), wide),
+        ("opinions", lambda r: str(r["opinions"]), wide),
+        ("open findings", lambda r: _findings(r["open_finding_rules"] or {}), True),
+    ]
+    shown = [(h, get) for h, get, show in columns if show]
+    cells = [[get(r) for _, get in shown] + [r["title"] or ""] for r in rows]
+    table = RichTable(title=f"案件概览 · {len(rows)} case(s)", box=None, header_style="bold")
+    for i, (header, _) in enumerate(shown):
+        width = max([len(header), *(len(c[i]) for c in cells)])
+        table.add_column(header, no_wrap=True, min_width=width)
+    table.add_column("title", no_wrap=True, overflow="ellipsis")
+    for c in cells:
+        table.add_row(*c)
+    console.print(table)
+
+
+def _date(value: Any) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def _findings(open_rules: dict[str, str]) -> str:
+    if not open_rules:
+        return "0"
+    return f"{len(open_rules)}: {', '.join(sorted(set(open_rules.values())))}"
+
+
+def rebuild_command(
+    projection: Annotated[
+        str | None, typer.Argument(help=f"one of: {', '.join(p.name for p in ALL)} (default: all)")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="events per transaction")] = DEFAULT_BATCH,
+    keep_old: Annotated[bool, typer.Option(help="keep the replaced generation's tables")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Rebuild read models from the log into a new store generation while the current one keeps
+    serving, then switch readers over."""
+    try:
+        chosen = [by_name(projection)] if projection else list(ALL)
+    except KeyError as e:
+        typer.echo(str(e.args[0]), err=True)
+        raise typer.Exit(2) from None
+    try:
+        asyncio.run(_rebuild(_settings(data_dir), chosen, batch, keep_old))
+    except NotFoundError:
+        typer.echo("the log (stream EVENTS) does not exist yet: start `jiedu up` first", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _quiet(error: Exception) -> None:
+    """nats-py's default error callback logs each failed try with a traceback; we say it once."""
+
+
+async def _connect(settings: Settings, name: str) -> Client:
+    """A connection for one command: gives up after a few tries instead of waiting forever."""
+    url = bootstrap.nats_url(settings)
+    try:
+        return await nats.connect(
+            url, name=name, connect_timeout=3, max_reconnect_attempts=2, reconnect_time_wait=0.5,
+            error_cb=_quiet,
+        )
+    except (NoServersError, OSError):
+        typer.echo(f"no NATS server at {url} (is `jiedu up` running?)", err=True)
+        raise typer.Exit(2) from None
+
+
+async def _rebuild(
+    settings: Settings, chosen: list[Projection], batch: int, keep_old: bool
+) -> None:
+    store = await asyncio.to_thread(store_for, settings)
+    nc = await _connect(settings, "jiedu-rebuild")
+    try:
+        js = nc.jetstream()
+        for p in chosen:
+            started = time.perf_counter()
+            with Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TaskProgressColumn(), TimeRemainingColumn(), console=Console(stderr=True),
+            ) as bar:
+                task = bar.add_task(p.name, total=await head(js) or None)
+
+                def advance(done: int, total: int, task: TaskID = task, bar: Progress = bar) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                gen = await rebuild(js, store, p, batch=batch, keep_old=keep_old, progress=advance)
+            seconds = time.perf_counter() - started
+            position = await asyncio.to_thread(store.position, gen)
+            typer.echo(
+                f"{p.name}: {gen.name} is live at sequence {position} — {position} events in "
+                f"{seconds:.1f} s ({position / max(seconds, 1e-9):,.0f} events/s)"
+            )
+    finally:
+        await nc.close()
+        await asyncio.to_thread(store.close)
+
+
+def lag(as_json: Json = False, data_dir: DataDir = None) -> None:
+    """How far each projection is behind the log (head minus position), per store generation."""
+    try:
+        found = asyncio.run(_lag(_settings(data_dir)))
+    except NotFoundError:
+        typer.echo("the log (stream EVENTS) does not exist yet: start `jiedu up` first", err=True)
+        raise typer.Exit(2) from None
+    if as_json:
+        _print_json([x.as_dict() for x in found])
+        return
+    table = RichTable(title="projection lag")
+    for header in ("projection", "generation", "version", "state", "position", "head", "lag"):
+        table.add_column(header, justify="right" if header in ("position", "head", "lag") else "left")
+    for x in found:
+        table.add_row(
+            x.projection, x.generation or "-", str(x.version or "-"), x.state or "not started",
+            str(x.position), str(x.head), str(x.lag),
+        )
+    Console().print(table)
+
+
+async def _lag(settings: Settings) -> list[Lag]:
+    store = await asyncio.to_thread(store_for, settings)
+    nc = await _connect(settings, "jiedu-lag")
+    try:
+        return await lags(nc.jetstream(), store)
+    finally:
+        await nc.close()
+        await asyncio.to_thread(store.close)

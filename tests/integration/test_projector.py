@@ -1,0 +1,473 @@
+"""The projection runner on SQLite and PostgreSQL against a real nats-server: exactly once,
+the same read model on both, rebuilds without downtime, and a `kill -9` mid-stream.
+
+PostgreSQL tests use a fresh schema each and skip when the server is unreachable, unless
+JIEDU_REQUIRE_POSTGRES=1, when they fail instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nats
+import orjson
+import pytest
+import typer
+from nats.aio.client import Client
+from typer.testing import CliRunner
+
+import factories as f
+from events import streams
+from events.codec import loads
+from logtools import drained, publish
+from projections.base import MemoryRows, Row
+from projections.case_summary import CASES, CaseSummary
+from services.cli_read import register
+from services.config import Settings
+from services.eventlog import EventLog, ensure_streams
+from services.projector import (
+    Feed,
+    Projector,
+    ProjectorService,
+    Step,
+    VersionConflict,
+    commit_batch,
+    head,
+    lags,
+    rebuild,
+    wait_caught_up,
+)
+from services.readmodels import ReadStore, open_store
+
+PG_URL = os.environ.get("JIEDU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parents[2]
+SUMMARY = CaseSummary()
+
+
+# ── stores ───────────────────────────────────────────────────────────────────────────────────
+
+
+def _postgres_or_skip() -> None:
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL, connect_timeout=3).close()
+    except Exception as e:  # ImportError, OperationalError
+        reason = f"PostgreSQL unreachable at {PG_URL}: {type(e).__name__}: {e}"
+        if os.environ.get("JIEDU_REQUIRE_POSTGRES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _drop_schema(schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+StoreFactory = Callable[[str], ReadStore]
+
+
+class Stores:
+    """Makes stores of one dialect, each independent (own SQLite file / own PG schema)."""
+
+    def __init__(self, dialect: str, tmp_path: Path) -> None:
+        self.dialect = dialect
+        self.tmp_path = tmp_path
+        self.run_id = uuid.uuid4().hex[:10]
+        self.made: list[tuple[ReadStore, str | None]] = []
+
+    def url(self, label: str) -> str | None:
+        """The DATABASE_URL a subprocess would be given for this store."""
+        if self.dialect == "sqlite":
+            return f"sqlite:///{self.tmp_path / f'{label}.sqlite3'}"
+        return f"{PG_URL}?schema=t_{self.run_id}_{label}"
+
+    def __call__(self, label: str = "a") -> ReadStore:
+        store = open_store(self.url(label), self.tmp_path)
+        self.made.append((store, store.schema if self.dialect == "postgresql" else None))
+        return store
+
+    def close(self) -> None:
+        for store, schema in self.made:
+            store.close()
+            if schema:
+                _drop_schema(schema)
+
+
+def _stores(dialect: str, tmp_path: Path) -> Iterator[Stores]:
+    if dialect == "postgresql":
+        _postgres_or_skip()
+    stores = Stores(dialect, tmp_path)
+    yield stores
+    stores.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
+    yield from _stores(request.param, tmp_path)
+
+
+@pytest.fixture
+def pg_stores(tmp_path: Path) -> Iterator[Stores]:
+    yield from _stores("postgresql", tmp_path)
+
+
+@pytest.fixture
+def lite_stores(tmp_path: Path) -> Iterator[Stores]:
+    yield from _stores("sqlite", tmp_path)
+
+
+# ── events in the log ────────────────────────────────────────────────────────────────────────
+
+DEPARTMENTS = ("drc", "finance", "hrss", "education", "jiefangbei")
+SCOPES = ("normative", "high_impact", "designated", "out_of_scope")
+
+
+def story(i: int) -> list[dict[str, Any]]:
+    """One case's events, varied by its number: every status, materials, findings, counts."""
+    case, dept = f"C-{i:05d}", DEPARTMENTS[i % len(DEPARTMENTS)]
+
+    def e(type_: str, **data: Any) -> dict[str, Any]:
+        made: dict[str, Any] = f.envelope(type_, case, dept, **data)
+        return made
+
+    out = [f.draft(case, dept, scope=SCOPES[i % len(SCOPES)])]
+    if i % 3 == 0:
+        out += [f.consultation(case, "q1", dept), f.answer(case, "q1", dept)]
+    if i % 11:
+        out.append(e("ReviewSigned", stage="section_head", signer="王五"))
+    if i % 5 == 0:
+        out.append(e("SubmissionReturned", missing=["plan"]))
+        if i % 10 == 0:
+            out.append(e("DraftResubmitted", plan=f.plan()))
+    if i % 7 == 0:
+        out.append(e("FindingRecorded", finding_id=f"f{i}", rule_id="REV-1", rule_set="2021",
+                     severity="warning", evidence=[{"event_id": out[-1]["event_id"]}],
+                     message_zh="审核顺序不符", message_en="review out of order"))
+        if i % 14 == 0:
+            out.append(e("FindingResolved", finding_id=f"f{i}", resolved_by={"event_id": "x"}))
+    if i % 2 == 0:
+        out.append(f.issued(case, dept))
+        for form, channel in (("text", "government_website"), ("chart", "wechat"))[: i % 3]:
+            out.append(e("MaterialPublished", material_id=f"m-{form}", form=form, channel=channel,
+                         published_on="2026-07-20"))
+    return out
+
+
+async def append(nc: Client, cases: range) -> int:
+    """Append the stories of `cases` straight to EVENTS (each case in order, cases interleaved),
+    as the intake would after accepting them. Returns the log head."""
+    log = EventLog(nc)
+    gate = asyncio.Semaphore(100)
+
+    async def one(i: int) -> None:
+        async with gate:
+            last = 0
+            for event in story(i):
+                subject = streams.event_subject(event["department"], event["case_id"], event["type"])
+                last = await log.append(
+                    event["case_id"], [(subject, orjson.dumps(event), {})], expected_last=last
+                )
+
+    await asyncio.gather(*(one(i) for i in cases))
+    return await head(nc.jetstream())
+
+
+async def expected(nc: Client) -> list[Row]:
+    """The case summary computed in memory from the whole log: what every store must hold."""
+    msgs = await _all(nc)
+    events = [(m.metadata.sequence.stream, loads(m.data)) for m in msgs]
+    return SUMMARY.run(events, MemoryRows()).rows(CASES)
+
+
+async def _all(nc: Client) -> list[Any]:
+    feed = await Feed(nc.jetstream(), 1).open()
+    top, out = await head(nc.jetstream()), list[Any]()
+    try:
+        while len(out) < top:
+            out += await feed.take(1000, 5.0)
+    finally:
+        await feed.close()
+    return out
+
+
+async def dump(store: ReadStore) -> list[Row]:
+    return (await asyncio.to_thread(store.dump, SUMMARY))["case_summary"]
+
+
+async def running(projector: Projector) -> tuple[asyncio.Task[None], asyncio.Event]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(projector.run(stop))
+    await asyncio.wait_for(projector.ready.wait(), 30)
+    return task, stop
+
+
+# ── tests ────────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_the_live_projector_follows_the_log_and_reports_lag(
+    nc: Client, stores: Stores
+) -> None:
+    js, store = nc.jetstream(), stores("live")
+    top = await append(nc, range(60))
+    [before] = await lags(js, store)
+    assert (before.generation, before.position, before.lag) == (None, 0, top)
+
+    projector = Projector(js, store, SUMMARY, batch=50)
+    task, stop = await running(projector)
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    assert await dump(store) == await expected(nc)
+
+    top = await append(nc, range(60, 90))  # more arrives while it runs
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    [after] = await lags(js, store)
+    assert (after.state, after.position, after.lag) == ("live", top, 0)
+    assert await dump(store) == await expected(nc)
+    stop.set()
+    await task
+
+
+async def test_an_event_published_to_the_intake_shows_in_the_case_summary(
+    nc: Client, intake: object, stores: Stores
+) -> None:
+    js, store = nc.jetstream(), stores("e2e")
+    task, stop = await running(Projector(js, store, SUMMARY))
+    await publish(nc, f.draft("E2E-1"))
+    await publish(nc, f.issued("E2E-1"))
+    await drained(nc)
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    [row] = await asyncio.to_thread(store.select, SUMMARY, CASES, {"case_id": "E2E-1"})
+    assert (row["status"], row["department"]) == ("issued", "drc")
+    assert row["events"] >= 2  # and whatever the intake derived from them
+    assert await dump(store) == await expected(nc)
+    stop.set()
+    await task
+
+
+async def test_a_redelivered_batch_changes_nothing(nc: Client, stores: Stores) -> None:
+    store = stores("redelivery")
+    await append(nc, range(80))
+    msgs = await _all(nc)
+    assert len(msgs) > 250
+    gen = await asyncio.to_thread(store.ensure_live, SUMMARY)
+
+    def commit(batch: list[Any]) -> Any:
+        return commit_batch(store, SUMMARY, gen, batch, feed_start=1, live=True)
+
+    first = await asyncio.to_thread(commit, msgs[:100])
+    assert (first.step, first.position) == (Step.COMMITTED, 100)
+    once = await dump(store)
+    again = await asyncio.to_thread(commit, msgs[:100])
+    assert (again.step, again.position) == (Step.SKIPPED, 100)
+    assert await dump(store) == once
+    overlapping = await asyncio.to_thread(commit, msgs[50:150])  # half old, half new
+    assert (overlapping.step, overlapping.position) == (Step.COMMITTED, 150)
+    events = [(m.metadata.sequence.stream, loads(m.data)) for m in msgs[:150]]
+    assert await dump(store) == SUMMARY.run(events).rows(CASES)
+    gap = await asyncio.to_thread(
+        commit_batch, store, SUMMARY, gen, msgs[200:250], feed_start=201, live=True
+    )
+    assert (gap.step, gap.position) == (Step.RESTART, 150)  # 151..200 never reached this feed
+    assert await asyncio.to_thread(store.position, gen) == 150
+
+
+async def test_two_projectors_on_one_store_apply_each_event_once(
+    nc: Client, stores: Stores
+) -> None:
+    js, store = nc.jetstream(), stores("shared")
+    await append(nc, range(80))
+    a, b = Projector(js, store, SUMMARY, batch=37), Projector(js, store, SUMMARY, batch=53)
+    (ta, sa), (tb, sb) = await running(a), await running(b)
+    await append(nc, range(80, 120))
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    assert await dump(store) == await expected(nc)
+    sa.set()
+    sb.set()
+    await asyncio.gather(ta, tb)
+
+
+async def test_rebuild_serves_throughout_switches_and_equals_live_processing(
+    nc: Client, stores: Stores
+) -> None:
+    js, store = nc.jetstream(), stores("rebuild")
+    await append(nc, range(150))
+    projector = Projector(js, store, SUMMARY, batch=40)
+    task, stop = await running(projector)
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    first = projector.generation
+    assert first is not None and first.number == 1
+
+    seen: list[int] = []
+    reading = True
+
+    async def reader() -> None:  # what a user of `jiedu cases` sees during the rebuild
+        while reading:
+            seen.append(len(await asyncio.to_thread(store.select, SUMMARY, CASES)))
+            await asyncio.sleep(0.005)
+
+    readers = asyncio.create_task(reader())
+    writing = asyncio.create_task(append(nc, range(150, 200)))  # the log grows meanwhile
+    progress: list[tuple[int, int]] = []
+    gen = await rebuild(js, store, SUMMARY, batch=25, progress=lambda p, t: progress.append((p, t)))
+    await writing
+    reading = False
+    await readers
+
+    assert gen.number == 2 and gen.state == "live"
+    assert seen and min(seen) >= 150 and seen == sorted(seen)  # never empty, never back in time
+    assert progress[-1][0] == progress[-1][1] and progress == sorted(progress)
+    assert [g.state for g in await asyncio.to_thread(store.generations, "case_summary")] == [
+        "retired", "live"]
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    assert await dump(store) == await expected(nc)
+    await append(nc, range(200, 210))  # the running projector now feeds the new generation
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    assert projector.generation is not None and projector.generation.name == gen.name
+    assert await dump(store) == await expected(nc)
+    stop.set()
+    await task
+    with pytest.raises(Exception, match="case_summary__g1"):
+        await asyncio.to_thread(store.dump, SUMMARY, first)  # its tables are gone
+
+
+async def test_a_later_rebuild_supersedes_an_unfinished_one(nc: Client, stores: Stores) -> None:
+    js, store = nc.jetstream(), stores("supersede")
+    await append(nc, range(20))
+    stale = await asyncio.to_thread(store.create_generation, SUMMARY)  # as if a rebuild died
+    gen = await rebuild(js, store, SUMMARY)
+    states = {g.name: g.state for g in await asyncio.to_thread(store.generations)}
+    assert states == {stale.name: "retired", gen.name: "live"}
+    assert await dump(store) == await expected(nc)
+
+
+class CaseSummaryV2(CaseSummary):
+    version = 2
+
+
+async def test_a_new_projection_version_is_rebuilt_while_the_old_one_serves(
+    nc: Client, stores: Stores
+) -> None:
+    js, store = nc.jetstream(), stores("version")
+    await append(nc, range(30))
+    old = Projector(js, store, SUMMARY)
+    task, stop = await running(old)
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    stop.set()
+    await task
+
+    new = Projector(js, store, CaseSummaryV2())
+    task, stop = await running(new)
+    assert new.generation is not None and new.generation.version == 2
+    assert new.generation.number == 2
+    assert await dump(store) == await expected(nc)
+    with pytest.raises(VersionConflict):
+        await Projector(js, store, SUMMARY).run(asyncio.Event())  # old code must not feed it
+    stop.set()
+    await task
+
+
+async def test_the_same_read_model_on_sqlite_and_postgresql(
+    nc: Client, lite_stores: Stores, pg_stores: Stores
+) -> None:
+    js = nc.jetstream()
+    await append(nc, range(120))
+    lite, pg = lite_stores("same"), pg_stores("same")
+    service = ProjectorService(js, lite)
+    await service.start()
+    await rebuild(js, pg, SUMMARY)
+    await wait_caught_up(js, lite, timeout=30)
+    await service.stop()
+    rows = await dump(lite)
+    assert rows == await dump(pg) == await expected(nc)
+    assert {r["status"] for r in rows} == {"drafting", "in_review", "returned", "issued", "published"}
+    assert any(r["open_findings"] for r in rows) and any(r["materials_by_form"] for r in rows)
+
+
+async def test_kill_9_mid_stream_then_restart_gives_the_clean_rebuild(
+    nc: Client, settings: Settings, stores: Stores
+) -> None:
+    js = nc.jetstream()
+    top = await append(nc, range(2500))
+    url = stores.url("killed")
+    killed = stores("killed")
+    env = {
+        **os.environ, "NATS_URL": str(settings.nats_url), "JIEDU_DATA_DIR": str(settings.data_dir),
+        "DATABASE_URL": str(url), "JIEDU_LOG_LEVEL": "warning",
+    }
+    cmd = [sys.executable, "-m", "services.projector", "--batch", "20"]
+
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, env=env)
+    try:
+        position = 0
+        for _ in range(3000):
+            live = await asyncio.to_thread(killed.live, "case_summary")
+            position = await asyncio.to_thread(killed.position, live) if live else 0
+            if position > 0:
+                break
+            await asyncio.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        assert await asyncio.wait_for(proc.wait(), 10) == -signal.SIGKILL
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    at_kill = await asyncio.to_thread(killed.position, "case_summary__g1")
+    assert 0 < at_kill < top, "the kill should land mid-stream"
+
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, env=env)
+    try:
+        await wait_caught_up(js, killed, [SUMMARY], timeout=120, at_least=top)
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0  # a graceful stop
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+
+    clean = stores("clean")
+    await rebuild(js, clean, SUMMARY)
+    assert await dump(killed) == await dump(clean) == await expected(nc)
+
+
+def test_the_cli_lists_cases_rebuilds_and_reports_lag(settings: Settings, tmp_path: Path) -> None:
+    async def fill() -> None:
+        client = await nats.connect(str(settings.nats_url))
+        try:
+            await ensure_streams(client.jetstream(), partitions=2)
+            await append(client, range(10))
+        finally:
+            await client.close()
+
+    asyncio.run(fill())
+    app = typer.Typer()
+    register(app)
+    runner = CliRunner()
+    env = {"NATS_URL": str(settings.nats_url), "DATABASE_URL": ""}
+    args = ["--data-dir", str(tmp_path)]
+
+    built = runner.invoke(app, ["rebuild", "case_summary", *args], env=env)
+    assert built.exit_code == 0, built.output
+    assert "case_summary__g1 is live" in built.stdout
+
+    listed = runner.invoke(app, ["cases", "--status", "issued", "--json", *args], env=env)
+    assert listed.exit_code == 0, listed.output
+    rows = orjson.loads(listed.stdout)
+    assert rows and {r["status"] for r in rows} == {"issued"}
+    assert all(int(r["case_id"][2:]) % 2 == 0 for r in rows)
+    by_dept = runner.invoke(app, ["cases", "--department", "drc", "--json", *args], env=env)
+    assert {r["department"] for r in orjson.loads(by_dept.stdout)} == {"drc"}
+    table = runner.invoke(app, ["cases", *args], env=env)
+    assert table.exit_code == 0 and "C-00000" in table.stdout
+    assert runner.invoke(app, ["cases", "--status", "lost", *args], env=env).exit_code == 2
+
+    lag = runner.invoke(app, ["lag", "--json", *args], env=env)
+    assert lag.exit_code == 0, lag.output
+    [row] = orjson.loads(lag.stdout)
+    assert (row["projection"], row["state"], row["lag"]) == ("case_summary", "live", 0)
