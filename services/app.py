@@ -1,39 +1,119 @@
-"""The intake as a faststream application (`jiedu intake`, or inside `jiedu up`).
+"""The running system as one faststream application: intake and every projection (`jiedu up`),
+or the intake alone (`jiedu intake`). `jiedu demo` runs the same parts until the demo quarter
+has settled, then stops.
 
 faststream owns the connection, the lifecycle and the logging; the intake's partition workers
-use the broker's JetStream connection, because they fetch by lease rather than by subscription.
+and the projectors use the broker's JetStream connection, because they fetch by lease and read
+from their own positions rather than through faststream subscriptions.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
 from faststream import FastStream
 from faststream.nats import NatsBroker
+from nats.aio.client import Client
 
-from services import bootstrap, logs
+from events import streams
+from projections.case_summary import CASES, CaseSummary
+from services import bootstrap, demo, logs
 from services.config import Settings
 from services.eventlog import ensure_streams
 from services.intake import IntakeService
+from services.projector import ProjectorService, store_for, wait_caught_up
+from services.readmodels import ReadStore
+
+log = logs.get("jiedu.app")
 
 
-def intake_app(settings: Settings) -> FastStream:
+@dataclass
+class Parts:
+    """What one process runs; started and stopped in order by `start` and `stop`."""
+
+    settings: Settings
+    intake: bool = True
+    projections: bool = True
+    nc: Client | None = None
+    store: ReadStore | None = None
+    services: list[Any] = field(default_factory=list)
+
+    async def start(self, nc: Client) -> None:
+        self.nc = nc
+        await ensure_streams(
+            nc.jetstream(), partitions=self.settings.partitions, ack_wait_s=self.settings.ack_wait_s
+        )
+        if self.intake:
+            self.services.append(IntakeService(nc, bootstrap.organs(self.settings), self.settings))
+        if self.projections:
+            self.store = await asyncio.to_thread(store_for, self.settings)
+            self.services.append(ProjectorService(nc.jetstream(), self.store))
+        for service in self.services:
+            await service.start()
+
+    async def stop(self) -> None:
+        for service in reversed(self.services):
+            await service.stop()
+        if self.store is not None:
+            await asyncio.to_thread(self.store.close)
+
+
+def application(settings: Settings, parts: Parts, *, demo_quarter: str | None = None) -> FastStream:
     logs.configure(settings.log_level)
     logger = logs.get("jiedu.faststream")
     broker = NatsBroker(bootstrap.nats_url(settings), logger=logger, max_reconnect_attempts=-1)
     app = FastStream(broker, logger=logger)
-    service: dict[str, IntakeService] = {}
 
     @app.after_startup
     async def start() -> None:
-        nc = broker.connection
-        await ensure_streams(
-            nc.jetstream(), partitions=settings.partitions, ack_wait_s=settings.ack_wait_s
-        )
-        service["intake"] = IntakeService(nc, bootstrap.organs(settings), settings)
-        await service["intake"].start()
+        await parts.start(broker.connection)
+        if demo_quarter is not None:
+            sent = await load_demo(broker.connection, demo_quarter)
+            log.info("demo loaded", quarter=demo_quarter, messages=sent)
 
     @app.on_shutdown
     async def stop() -> None:
-        if "intake" in service:
-            await service["intake"].stop()
+        await parts.stop()
 
     return app
+
+
+async def load_demo(nc: Client, quarter: str, seed: int = 2026) -> int:
+    """Publish a demo quarter to INTAKE as its sources would, in their order."""
+    js = nc.jetstream()
+    messages = demo.generate(quarter, seed)
+    for start in range(0, len(messages), 1000):
+        futures = [
+            await js.publish_async(m.subject, m.encode()) for m in messages[start : start + 1000]
+        ]
+        await asyncio.gather(*futures)
+    return len(messages)
+
+
+async def settle(nc: Client, store: ReadStore, timeout: float = 300.0) -> None:
+    """Wait until the intake has decided every message and the projections have caught up."""
+    js = nc.jetstream()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (await js.stream_info(streams.INTAKE)).state.messages:
+        if loop.time() > deadline:
+            raise TimeoutError("the intake did not finish in time")
+        await asyncio.sleep(0.1)
+    await wait_caught_up(js, store, timeout=max(1.0, deadline - loop.time()))
+
+
+async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
+    """What the log and the case summary hold, for `jiedu demo`."""
+    js = nc.jetstream()
+    rows = await asyncio.to_thread(store.select, CaseSummary(), CASES)
+    return {
+        "events": int((await js.stream_info(streams.EVENTS)).state.messages),
+        "rejected": int((await js.stream_info(streams.REJECTED)).state.messages),
+        "cases": len(rows),
+        "departments": len({r["department"] for r in rows}),
+        "by_status": dict(sorted(Counter(r["status"] for r in rows).items())),
+        "open_findings": sum(int(r.get("open_findings") or 0) for r in rows),
+    }

@@ -5,9 +5,10 @@ Entry points (the CLI, the faststream apps, the tests) get their parts from here
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import socket
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nats
@@ -44,8 +45,42 @@ def organs(settings: Settings) -> Organs:
     return load_organs(settings.organs_file)
 
 
+def listening(url: str) -> bool:
+    """Whether something accepts connections at a nats:// URL."""
+    host, _, port = url.removeprefix("nats://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=0.5).close()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 async def connect(url: str, name: str) -> Client:
-    return await nats.connect(url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    """A connection that rides out server restarts; the first connect fails fast."""
+    return await nats.connect(
+        url, name=name, connect_timeout=5, allow_reconnect=True,
+        max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+    )
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[Settings]:
+    """Settings naming a NATS server that runs: NATS_URL, or the one `jiedu up` runs for this
+    data dir, or Jiedu's own nats-server started on the data dir for as long as the command
+    runs (so `jiedu tail --data-dir DIR` reads what `jiedu demo --data-dir DIR` left)."""
+    if settings.nats_url:
+        yield settings
+        return
+    url = nats_url(settings)
+    if listening(url):
+        yield replace(settings, nats_url=url)
+        return
+    server = server_for(settings).start()
+    record_url(settings.data_dir, server.url)
+    try:
+        yield replace(settings, nats_url=server.url)
+    finally:
+        server.stop()
 
 
 @dataclass

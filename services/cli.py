@@ -11,10 +11,12 @@ from typing import Annotated
 
 import orjson
 import typer
+from faststream import FastStream
 
 from events import streams
 from events.outcomes import Outcome
-from services import bootstrap, logs
+from services import bootstrap, cli_read, logs
+from services.app import Parts, application, load_demo, settle, summary
 from services.config import Settings
 
 app = typer.Typer(
@@ -38,36 +40,58 @@ def _print_json(value: object) -> None:
 
 
 @app.command()
-def up(data_dir: DataDir = None) -> None:
-    """Start the whole system: its own nats-server (unless NATS_URL is set) and the intake.
-    Runs until Ctrl-C."""
-    settings = _settings(data_dir)
-    server = None
-    if not settings.nats_url:
-        server = bootstrap.server_for(settings).start()
-        bootstrap.record_url(settings.data_dir, server.url)
-        typer.echo(f"nats-server 2.15 at {server.url}, store {server.store_dir}", err=True)
-    try:
-        asyncio.run(_run_intake(settings))
-    finally:
-        if server:
-            server.stop()
+def up(
+    data_dir: DataDir = None,
+    with_demo: Annotated[bool, typer.Option("--demo", help="load a demo quarter")] = False,
+    quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
+) -> None:
+    """Start the whole system: its own nats-server (unless NATS_URL is set), the intake and
+    every projection. Runs until Ctrl-C."""
+    with bootstrap.serving(_settings(data_dir)) as settings:
+        typer.echo(f"NATS at {settings.nats_url}; read models in {settings.data_dir}", err=True)
+        parts = Parts(settings)
+        asyncio.run(_run(application(settings, parts, demo_quarter=quarter if with_demo else None)))
 
 
 @app.command()
 def intake(data_dir: DataDir = None) -> None:
     """Run one intake instance against the configured server (several may run at once)."""
-    asyncio.run(_run_intake(_settings(data_dir)))
+    settings = _settings(data_dir)
+    asyncio.run(_run(application(settings, Parts(settings, projections=False))))
 
 
-async def _run_intake(settings: Settings) -> None:
-    from services.app import intake_app
-
-    faststream_app = intake_app(settings)
+async def _run(faststream_app: FastStream) -> None:
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError):
         loop.add_signal_handler(signal.SIGTERM, faststream_app.exit)
     await faststream_app.run()
+
+
+@app.command()
+def demo(
+    data_dir: DataDir = None,
+    quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
+    seed: Annotated[int, typer.Option(help="the same seed gives the same quarter")] = 2026,
+) -> None:
+    """Load a demo quarter, wait until every projection has caught up, print a summary, exit.
+    Later commands given the same --data-dir read that data."""
+    with bootstrap.serving(_settings(data_dir)) as settings:
+        _print_json(asyncio.run(_demo(settings, quarter, seed)))
+
+
+async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object]:
+    logs.configure(settings.log_level)
+    parts = Parts(settings)
+    nc = await bootstrap.connect(settings.nats_url or "", "jiedu-demo")
+    try:
+        await parts.start(nc)
+        sent = await load_demo(nc, quarter, seed)
+        assert parts.store is not None
+        await settle(nc, parts.store)
+        return {"quarter": quarter, "messages": sent, **await summary(nc, parts.store)}
+    finally:
+        await parts.stop()
+        await nc.drain()
 
 
 @app.command()
@@ -98,7 +122,8 @@ def emit(
             "give --source DEPARTMENT/SYSTEM and --case for a message without them", err=True
         )
         raise typer.Exit(2)
-    outcome = asyncio.run(_emit(_settings(data_dir), body, department, system, case_id, timeout))
+    with bootstrap.serving(_settings(data_dir)) as settings:
+        outcome = asyncio.run(_emit(settings, body, department, system, case_id, timeout))
     if outcome is None:
         typer.echo("no outcome within the timeout (is the intake running?)", err=True)
         raise typer.Exit(2)
@@ -133,7 +158,8 @@ async def _emit(
 @app.command()
 def status(event_id: str, data_dir: DataDir = None) -> None:
     """The outcome of an intake message by its event ID: accepted at sequence N, or rejected."""
-    outcome = asyncio.run(_status(_settings(data_dir), event_id))
+    with bootstrap.serving(_settings(data_dir)) as settings:
+        outcome = asyncio.run(_status(settings, event_id))
     if outcome is None:
         typer.echo(f"no outcome recorded for {event_id}", err=True)
         raise typer.Exit(1)
@@ -152,8 +178,8 @@ def tail(
     data_dir: DataDir = None,
 ) -> None:
     """Follow the log, one readable line per event."""
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_tail(_settings(data_dir), from_start, follow))
+    with contextlib.suppress(KeyboardInterrupt), bootstrap.serving(_settings(data_dir)) as settings:
+        asyncio.run(_tail(settings, from_start, follow))
 
 
 async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
@@ -182,6 +208,9 @@ async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
                 break
     finally:
         await nc.close()
+
+
+cli_read.register(app)
 
 
 def main() -> None:

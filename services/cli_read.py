@@ -147,7 +147,8 @@ def rebuild_command(
         typer.echo(str(e.args[0]), err=True)
         raise typer.Exit(2) from None
     try:
-        asyncio.run(_rebuild(_settings(data_dir), chosen, batch, keep_old))
+        with bootstrap.serving(_settings(data_dir)) as settings:
+            asyncio.run(_rebuild(settings, chosen, batch, keep_old))
     except NotFoundError:
         typer.echo("the log (stream EVENTS) does not exist yet: start `jiedu up` first", err=True)
         raise typer.Exit(2) from None
@@ -203,7 +204,8 @@ async def _rebuild(
 def lag(as_json: Json = False, data_dir: DataDir = None) -> None:
     """How far each projection is behind the log (head minus position), per store generation."""
     try:
-        found = asyncio.run(_lag(_settings(data_dir)))
+        with bootstrap.serving(_settings(data_dir)) as settings:
+            found = asyncio.run(_lag(settings))
     except NotFoundError:
         typer.echo("the log (stream EVENTS) does not exist yet: start `jiedu up` first", err=True)
         raise typer.Exit(2) from None

@@ -63,7 +63,11 @@ class NatsServer:
         if conf.exists():
             args[1:1] = ["-c", str(conf)]
         with self.log_file.open("ab") as out:
-            self.process = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+            # its own session: a Ctrl-C meant for Jiedu must not stop the server before Jiedu
+            # has drained its connections; Jiedu stops it last.
+            self.process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
