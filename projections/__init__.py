@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from projections.base import MemoryRows, Projection, Rows, Table, Type
 from projections.case_summary import CaseSummary
+from projections.deadlines import Deadlines
+from projections.findings import Findings
 
-ALL: tuple[Projection, ...] = (CaseSummary(),)
+ALL: tuple[Projection, ...] = (CaseSummary(), Findings(), Deadlines())
 
 
 def by_name(name: str) -> Projection:
@@ -20,4 +22,7 @@ def by_name(name: str) -> Projection:
     raise KeyError(f"no projection {name!r}; known: {', '.join(p.name for p in ALL)}")
 
 
-__all__ = ["ALL", "CaseSummary", "MemoryRows", "Projection", "Rows", "Table", "Type", "by_name"]
+__all__ = [
+    "ALL", "CaseSummary", "Deadlines", "Findings", "MemoryRows", "Projection", "Rows", "Table", "Type",
+    "by_name",
+]

@@ -22,6 +22,7 @@ from events import streams
 from projections.case_summary import CASES, CaseSummary
 from services import bootstrap, demo, logs
 from services.config import Settings
+from services.deadlines import DeadlineService, clock_summary
 from services.eventlog import ensure_streams
 from services.intake import IntakeService
 from services.projector import ProjectorService, store_for, wait_caught_up
@@ -51,6 +52,8 @@ class Parts:
         if self.projections:
             self.store = await asyncio.to_thread(store_for, self.settings)
             self.services.append(ProjectorService(nc.jetstream(), self.store))
+            # the projector above keeps its clocks table; the scanner appends what clocks owe
+            self.services.append(DeadlineService(nc, self.store, run_projection=False))
         for service in self.services:
             await service.start()
 
@@ -105,6 +108,15 @@ async def settle(nc: Client, store: ReadStore, timeout: float = 300.0) -> None:
     await wait_caught_up(js, store, timeout=max(1.0, deadline - loop.time()))
 
 
+async def settle_deadlines(parts: Parts, timeout: float = 300.0) -> None:
+    """Let the deadline scanner append what the clocks owe as of now, and project it."""
+    assert parts.nc is not None and parts.store is not None
+    for service in parts.services:
+        if isinstance(service, DeadlineService):
+            await service.settle()
+    await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
+
+
 async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
     """What the log and the case summary hold, for `jiedu demo`."""
     js = nc.jetstream()
@@ -116,4 +128,5 @@ async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
         "departments": len({r["department"] for r in rows}),
         "by_status": dict(sorted(Counter(r["status"] for r in rows).items())),
         "open_findings": sum(int(r.get("open_findings") or 0) for r in rows),
+        "deadlines": await asyncio.to_thread(clock_summary, store),
     }

@@ -15,8 +15,8 @@ from faststream import FastStream
 
 from events import streams
 from events.outcomes import Outcome
-from services import bootstrap, cli_read, logs
-from services.app import Parts, application, load_demo, settle, summary
+from services import bootstrap, cli_deadlines, cli_read, logs
+from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.config import Settings
 
 app = typer.Typer(
@@ -88,6 +88,7 @@ async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object
         sent = await load_demo(nc, quarter, seed)
         assert parts.store is not None
         await settle(nc, parts.store)
+        await settle_deadlines(parts)
         return {"quarter": quarter, "messages": sent, **await summary(nc, parts.store)}
     finally:
         await parts.stop()
@@ -211,6 +212,7 @@ async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
 
 
 cli_read.register(app)
+cli_deadlines.register(app)
 
 
 def main() -> None:

@@ -1,8 +1,9 @@
-"""`jiedu cases`, `jiedu rebuild`, `jiedu lag`: reading the read models and looking after them.
+"""`jiedu cases`, `jiedu findings`, `jiedu rebuild`, `jiedu lag`: reading the read models and
+looking after them.
 
-`register(app)` adds the three commands to the `jiedu` typer app (services/cli.py). `cases`
-reads only the store (SQLite under the data dir, or DATABASE_URL); `rebuild` and `lag` also need
-the NATS server that holds the log.
+`register(app)` adds the commands to the `jiedu` typer app (services/cli.py). `cases` and
+`findings` read only the store (SQLite under the data dir, or DATABASE_URL); `rebuild` and `lag`
+also need the NATS server that holds the log.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,9 +34,12 @@ from rich.progress import (
 )
 from rich.table import Table as RichTable
 
+from domain.calendar import SHANGHAI
 from projections import ALL, Projection, by_name
 from projections.base import Row
 from projections.case_summary import CASES, STATUSES, CaseSummary
+from projections.findings import FINDINGS, SEVERITIES, Findings, tally
+from projections.findings import STATUSES as FINDING_STATUSES
 from services import bootstrap
 from services.config import Settings
 from services.projector import DEFAULT_BATCH, Lag, head, lags, rebuild, store_for
@@ -46,8 +51,9 @@ Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a tabl
 
 
 def register(app: typer.Typer) -> None:
-    """Add `cases`, `rebuild` and `lag` to the `jiedu` command line."""
+    """Add `cases`, `findings`, `rebuild` and `lag` to the `jiedu` command line."""
     app.command("cases")(cases)
+    app.command("findings")(findings)
     app.command("rebuild")(rebuild_command)
     app.command("lag")(lag)
 
@@ -129,6 +135,115 @@ def _findings(open_rules: dict[str, str]) -> str:
     if not open_rules:
         return "0"
     return f"{len(open_rules)}: {', '.join(sorted(set(open_rules.values())))}"
+
+
+MESSAGE_MIN = 24
+"""Cells the Chinese message keeps, at least, in `jiedu findings`."""
+
+
+def findings(
+    department: Annotated[
+        str | None, typer.Option(help="accountable department code, e.g. drc")
+    ] = None,
+    rule: Annotated[str | None, typer.Option(help="rule ID, e.g. REV-5")] = None,
+    status: Annotated[
+        str | None, typer.Option(help=f"one of: {', '.join(FINDING_STATUSES)}")
+    ] = None,
+    severity: Annotated[str | None, typer.Option(help=f"one of: {', '.join(SEVERITIES)}")] = None,
+    case: Annotated[str | None, typer.Option(help="case ID")] = None,
+    counts: Annotated[
+        bool, typer.Option("--counts", help="counts by rule and status instead of the list")
+    ] = False,
+    by_department: Annotated[
+        bool, typer.Option("--by-department", help="counts per department and rule")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="at most this many findings (the list only)")] = 500,
+    as_json: Json = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Findings (检查发现): rules of RULES.md a case broke, open or resolved, filtered, ordered by
+    department, case and log position; `--counts` tallies them by rule and status instead."""
+    for name, value, allowed in (
+        ("status", status, FINDING_STATUSES), ("severity", severity, SEVERITIES)
+    ):
+        if value is not None and value not in allowed:
+            typer.echo(f"--{name} must be one of {', '.join(allowed)}", err=True)
+            raise typer.Exit(2)
+    counts = counts or by_department
+    where = {
+        "department": department, "rule_id": rule.upper() if rule else None, "status": status,
+        "severity": severity, "case_id": case,
+    }
+    store = store_for(_settings(data_dir))
+    try:
+        rows = store.select(
+            Findings(), FINDINGS, where, order_by=("department", "case_id", "recorded_seq"),
+            limit=None if counts else limit,
+        )
+    finally:
+        store.close()
+    if counts:
+        _print_counts(tally(rows, by_department=by_department), as_json, by_department)
+        return
+    if as_json:
+        _print_json(rows)
+        return
+    columns: list[tuple[str, Callable[[Row], str], int]] = [  # header, cell, rank (1: always)
+        ("case", lambda r: r["case_id"], 1),
+        ("dept", lambda r: r["department"], 2),
+        ("rule", lambda r: r["rule_id"], 1),
+        ("severity", lambda r: r["severity"], 3),
+        ("status", lambda r: r["status"], 1),
+        ("recorded", lambda r: _local(r["recorded_at"]), 4),
+        ("finding", lambda r: r["finding_id"], 6),
+        ("resolved by", lambda r: r["resolved_by"] or "", 5),
+    ]
+    console = Console()
+    cells = [[get(r) for _, get, _ in columns] for r in rows]
+    widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, (h, _, _) in enumerate(columns)]
+    # Rich drops whole columns of a no-wrap table wider than the console: choose them here, by
+    # rank, and give the message what is left (each column takes 2 cells of padding too).
+    room, shown = console.width - 2 - MESSAGE_MIN, set[int]()
+    for rank in sorted({rank for _, _, rank in columns}):
+        for i, (_, _, of) in enumerate(columns):
+            if of == rank and (rank == 1 or widths[i] + 2 <= room):
+                shown.add(i)
+                room -= widths[i] + 2
+    table = RichTable(title=f"检查发现 · {len(rows)} finding(s)", box=None, header_style="bold")
+    for i in sorted(shown):
+        table.add_column(columns[i][0], no_wrap=True, min_width=widths[i])
+    table.add_column(
+        "message", no_wrap=True, overflow="ellipsis", max_width=max(room + MESSAGE_MIN, 8)
+    )
+    for r, c in zip(rows, cells, strict=True):
+        table.add_row(*(c[i] for i in sorted(shown)), r["message_zh"])
+    console.print(table)
+
+
+def _local(at: datetime | None) -> str:
+    """A time as the district reads it (Asia/Shanghai), to the minute."""
+    return f"{at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}" if at is not None else ""
+
+
+def _print_counts(groups: list[Row], as_json: bool, by_department: bool) -> None:
+    if as_json:
+        _print_json(groups)
+        return
+    heads = (["dept"] if by_department else []) + ["rule", "open", "resolved", "total"]
+    table = RichTable(title="检查发现统计 · findings", header_style="bold")
+    for h in heads:
+        table.add_column(h, justify="right" if h in ("open", "resolved", "total") else "left")
+    numbers = ("open", "resolved", "total")
+    for g in groups:
+        table.add_row(
+            *([g["department"]] if by_department else []), g["rule_id"],
+            *(str(g[n]) for n in numbers),
+        )
+    table.add_section()
+    table.add_row(
+        *([""] if by_department else []), "all", *(str(sum(g[n] for g in groups)) for n in numbers)
+    )
+    Console().print(table)
 
 
 def rebuild_command(
