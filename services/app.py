@@ -38,6 +38,9 @@ class Parts:
     settings: Settings
     intake: bool = True
     projections: bool = True
+    deadlines: bool = True
+    """The clock scanner; `jiedu demo` runs it only once the quarter has settled, so that no
+    clock is judged on a log still catching up with its backlog."""
     nc: Client | None = None
     store: ReadStore | None = None
     services: list[Any] = field(default_factory=list)
@@ -52,10 +55,18 @@ class Parts:
         if self.projections:
             self.store = await asyncio.to_thread(store_for, self.settings)
             self.services.append(ProjectorService(nc.jetstream(), self.store))
-            # the projector above keeps its clocks table; the scanner appends what clocks owe
-            self.services.append(DeadlineService(nc, self.store, run_projection=False))
         for service in self.services:
             await service.start()
+        if self.projections and self.deadlines:
+            await self.add_deadlines()
+
+    async def add_deadlines(self) -> DeadlineService:
+        """Start the scanner of the clocks that the projector keeps in `self.store`."""
+        assert self.nc is not None and self.store is not None
+        scanner = DeadlineService(self.nc, self.store, run_projection=False)
+        self.services.append(scanner)
+        await scanner.start()
+        return scanner
 
     async def stop(self) -> None:
         for service in reversed(self.services):
@@ -109,11 +120,11 @@ async def settle(nc: Client, store: ReadStore, timeout: float = 300.0) -> None:
 
 
 async def settle_deadlines(parts: Parts, timeout: float = 300.0) -> None:
-    """Let the deadline scanner append what the clocks owe as of now, and project it."""
+    """Start the clock scanner on the settled log, let it append what the clocks owe as of
+    now, and project that too."""
     assert parts.nc is not None and parts.store is not None
-    for service in parts.services:
-        if isinstance(service, DeadlineService):
-            await service.settle()
+    scanner = await parts.add_deadlines()
+    await scanner.settle()
     await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
 
 

@@ -5,9 +5,11 @@ Entry points (the CLI, the faststream apps, the tests) get their parts from here
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -100,3 +102,13 @@ async def parts(settings: Settings, name: str, *, ensure: bool = True) -> AsyncI
         yield Parts(nc, EventLog(nc))
     finally:
         await nc.drain()
+
+
+async def until_signalled() -> None:
+    """Return on SIGTERM or SIGINT: how a service process waits for its end."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()

@@ -81,7 +81,7 @@ def demo(
 
 async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object]:
     logs.configure(settings.log_level)
-    parts = Parts(settings)
+    parts = Parts(settings, deadlines=False)
     nc = await bootstrap.connect(settings.nats_url or "", "jiedu-demo")
     try:
         await parts.start(nc)

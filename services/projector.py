@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -539,13 +538,8 @@ async def serve(settings: Settings, names: Sequence[str] = (), *, batch: int = D
     try:
         async with bootstrap.parts(settings, "jiedu-projector", ensure=False) as parts:
             service = ProjectorService(parts.nc.jetstream(), store, chosen, batch=batch)
-            stopping = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError):
-                    loop.add_signal_handler(sig, stopping.set)
             await service.start()
-            await stopping.wait()
+            await bootstrap.until_signalled()
             await service.stop()
     finally:
         await asyncio.to_thread(store.close)

@@ -3,38 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from pathlib import Path
 
-import pytest
 from nats.aio.client import Client
 
 from logtools import drained, rejected
+from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections import ALL
 from services.app import load_demo
 from services.projector import rebuild
 from services.readmodels import open_store
 
-PG_URL = os.environ.get("JIEDU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_or_skip() -> None:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception as e:  # ImportError, OperationalError
-        reason = f"PostgreSQL unreachable at {PG_URL}: {type(e).__name__}: {e}"
-        if os.environ.get("JIEDU_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
 
 async def test_the_demo_quarter_reads_the_same_on_sqlite_and_postgresql(
     nc: Client, intake: object, tmp_path: Path
 ) -> None:
-    _postgres_or_skip()
+    postgres_or_skip()
     sent = await load_demo(nc, "2026Q3")
     await drained(nc, timeout=180)
     assert sent > 4000 and await rejected(nc) == {}
@@ -55,7 +40,4 @@ async def test_the_demo_quarter_reads_the_same_on_sqlite_and_postgresql(
     finally:
         sqlite.close()
         postgres.close()
-        import psycopg
-
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        drop_schema(schema)

@@ -8,7 +8,6 @@ JIEDU_REQUIRE_POSTGRES=1, when they fail instead (as in test_projector.py).
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,33 +22,14 @@ from typer.testing import CliRunner, Result
 import factories as f
 from events.codec import loads
 from logtools import drained, events, publish
+from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections.base import Row
 from projections.findings import FINDINGS, Findings
 from services.cli_read import register
 from services.projector import Feed, Projector, head, wait_caught_up
 from services.readmodels import ReadStore, open_store
 
-PG_URL = os.environ.get("JIEDU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 FINDINGS_PROJECTION = Findings()
-
-
-def _postgres_or_skip() -> None:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception as e:  # ImportError, OperationalError
-        reason = f"PostgreSQL unreachable at {PG_URL}: {type(e).__name__}: {e}"
-        if os.environ.get("JIEDU_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-def _drop_schema(schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 class Store:
@@ -66,13 +46,13 @@ class Store:
     def close(self) -> None:
         self.store.close()
         if self.schema is not None:
-            _drop_schema(self.schema)
+            drop_schema(self.schema)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "postgresql":
-        _postgres_or_skip()
+        postgres_or_skip()
     made = Store(request.param, tmp_path)
     yield made
     made.close()

@@ -27,6 +27,7 @@ import factories as f
 from events import streams
 from events.codec import loads
 from logtools import drained, publish
+from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections.base import MemoryRows, Row
 from projections.case_summary import CASES, CaseSummary
 from services.cli_read import register
@@ -46,31 +47,11 @@ from services.projector import (
 )
 from services.readmodels import ReadStore, open_store
 
-PG_URL = os.environ.get("JIEDU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = CaseSummary()
 
 
 # ── stores ───────────────────────────────────────────────────────────────────────────────────
-
-
-def _postgres_or_skip() -> None:
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL, connect_timeout=3).close()
-    except Exception as e:  # ImportError, OperationalError
-        reason = f"PostgreSQL unreachable at {PG_URL}: {type(e).__name__}: {e}"
-        if os.environ.get("JIEDU_REQUIRE_POSTGRES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-def _drop_schema(schema: str) -> None:
-    import psycopg
-
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 StoreFactory = Callable[[str], ReadStore]
@@ -100,12 +81,12 @@ class Stores:
         for store, schema in self.made:
             store.close()
             if schema:
-                _drop_schema(schema)
+                drop_schema(schema)
 
 
 def _stores(dialect: str, tmp_path: Path) -> Iterator[Stores]:
     if dialect == "postgresql":
-        _postgres_or_skip()
+        postgres_or_skip()
     stores = Stores(dialect, tmp_path)
     yield stores
     stores.close()
