@@ -8,6 +8,7 @@ department, and so that one case's history is one wildcard away:
     jiedu.events.<accountable department>.<case>.<type>        the log
     jiedu.rejected.<reason>.<intake sequence>                  refused messages, raw
     jiedu.outcomes.<source department>.<source system>         answers to sources (core NATS)
+    jiedu.checkpoints.…                                        signed heads of the audit chain
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from nats.js.api import (
 INTAKE = "INTAKE"
 EVENTS = "EVENTS"
 REJECTED = "REJECTED"
+CHECKPOINTS = "CHECKPOINTS"
+CHECKPOINT_SUBJECTS = "jiedu.checkpoints.>"
 OUTCOMES_BUCKET = "JIEDU_OUTCOMES"
 LEASES_BUCKET = "JIEDU_INTAKE_LEASES"
 
@@ -129,6 +132,19 @@ def rejected_stream() -> StreamConfig:
         subjects=["jiedu.rejected.>"],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
+        deny_delete=True,
+        deny_purge=True,
+    )
+
+
+def checkpoints_stream() -> StreamConfig:
+    """Signed heads of the audit hash chain: append-only, never deleted nor purged."""
+    return StreamConfig(
+        name=CHECKPOINTS,
+        subjects=[CHECKPOINT_SUBJECTS],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        discard=DiscardPolicy.NEW,
         deny_delete=True,
         deny_purge=True,
     )

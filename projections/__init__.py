@@ -6,12 +6,13 @@ its name. To add one, write a `Projection` subclass in its own module and add an
 
 from __future__ import annotations
 
+from projections.audit import AuditTrail
 from projections.base import MemoryRows, Projection, Rows, Table, Type
 from projections.case_summary import CaseSummary
 from projections.deadlines import Deadlines
 from projections.findings import Findings
 
-ALL: tuple[Projection, ...] = (CaseSummary(), Findings(), Deadlines())
+ALL: tuple[Projection, ...] = (CaseSummary(), Findings(), Deadlines(), AuditTrail())
 
 
 def by_name(name: str) -> Projection:
@@ -23,6 +24,6 @@ def by_name(name: str) -> Projection:
 
 
 __all__ = [
-    "ALL", "CaseSummary", "Deadlines", "Findings", "MemoryRows", "Projection", "Rows", "Table", "Type",
+    "ALL", "AuditTrail", "CaseSummary", "Deadlines", "Findings", "MemoryRows", "Projection", "Rows", "Table", "Type",
     "by_name",
 ]

@@ -22,8 +22,9 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, NamedTuple, Protocol
 
 from events.catalogue import Event
 
@@ -162,6 +163,15 @@ class MemoryRows:
         return [copy_row(table, found[k]) for k in sorted(found)]
 
 
+class Stored(NamedTuple):
+    """One message as JetStream stored it: what the audit chain covers, plus the stored time."""
+
+    seq: int
+    subject: str
+    data: bytes
+    stored_at: datetime | None = None
+
+
 class Projection(ABC):
     """One read model. Subclass, set `name`, `version` and `tables`, write `apply`, and add an
     instance to `projections.ALL`. Bump `version` whenever `apply` or the tables change: the
@@ -180,6 +190,11 @@ class Projection(ABC):
     def apply(self, event: Event, seq: int, rows: Rows) -> None:
         """Apply one event, at log sequence `seq`, to the rows. Pure: no I/O, no clock, no
         randomness, so that a rebuild gives exactly what live processing gave."""
+
+    def apply_stored(self, stored: Stored, event: Event, rows: Rows) -> None:
+        """Apply one event given as stored (subject, exact bytes, stored time). Most projections
+        need only the decoded event; the audit trail needs the bytes for its hash chain."""
+        self.apply(event, stored.seq, rows)
 
     def schema(self, dialect: Dialect, suffix: str = "", schema: str | None = None) -> list[str]:
         """The DDL of every table, each stored as `<table><suffix>`."""

@@ -15,7 +15,7 @@ from faststream import FastStream
 
 from events import streams
 from events.outcomes import Outcome
-from services import bootstrap, cli_deadlines, cli_read, logs
+from services import bootstrap, cli_audit, cli_deadlines, cli_read, logs
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.config import Settings
 
@@ -213,6 +213,7 @@ async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
 
 cli_read.register(app)
 cli_deadlines.register(app)
+cli_audit.register(app)
 
 
 def main() -> None:

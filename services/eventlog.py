@@ -63,6 +63,7 @@ async def ensure_streams(
         streams.intake_stream(partitions),
         streams.events_stream(),
         streams.rejected_stream(),
+        streams.checkpoints_stream(),
     ):
         try:
             await js.stream_info(config.name or "")

@@ -39,7 +39,7 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from events import streams
 from events.codec import loads
 from projections import ALL, by_name
-from projections.base import Key, Projection, Row, Table, copy_row
+from projections.base import Key, Projection, Row, Stored, Table, copy_row
 from services import bootstrap, logs
 from services.config import Settings
 from services.readmodels import (
@@ -250,8 +250,10 @@ def commit_batch(
         events = [(seq, loads(m.data)) for seq, m in todo]
         work = UnitOfWork(tx, gen)
         work.prefetch(k for _, e in events for k in projection.touches(e))
-        for seq, e in events:
-            projection.apply(e, seq, work)
+        for (seq, e), (_, m) in zip(events, todo, strict=True):
+            projection.apply_stored(
+                Stored(seq, m.subject, m.data, m.metadata.timestamp), e, work
+            )
         work.flush()
         last = events[-1][0]
         tx.set_position(gen.name, last)

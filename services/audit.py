@@ -1,0 +1,624 @@
+"""Audit services (审计): reading the log as stored, signed checkpoints, verification, replay as of
+a point, and exports. The chain itself is `domain.chain`; the audit rows are `projections.audit`.
+
+- **Reading the log**: `read_log` returns every stored message of EVENTS (sequence, subject,
+  exact bytes, stored timestamp) in stream order, through an ordered push consumer.
+- **Checkpoints**: the stream `CHECKPOINTS` (subjects ``jiedu.checkpoints.>``, file storage,
+  deny_delete, deny_purge) holds signed chain heads, one JSON object per message. On-demand
+  checkpoints go to ``jiedu.checkpoints.on_demand``; a quarter's goes to
+  ``jiedu.checkpoints.quarter.<2026Q3>`` once only (optimistic concurrency on that subject).
+  `checkpoint_if_quarter_ended` signs the head as the log stood at the quarter's end (the last
+  message stored before it): a periodic caller (the deadline scanner) can call it every tick.
+- **Verification**: `verify` is pure — an iterable of stored messages, the checkpoints, the
+  public key and the audit rows in, a report out. It recomputes the chain (`domain.chain`), and
+  recomputes every audit row from its message and compares it column by column, so an edited
+  audit row is named by its sequence just as a changed, removed, inserted or reordered event is.
+- **Replay** (`replay`): every projection of `projections.ALL` is built into a fresh SQLite
+  store under the output directory from a prefix of the log, then each table is exported as
+  canonical JSON Lines plus a manifest. As of a sequence: that prefix. As of a time, by default
+  in *recorded* order: up to the last message whose stored timestamp is ≤ the time (what the
+  system knew then); `by="occurred"` instead stops before the first event that occurred after
+  the time (useful for a demo loaded all at once). The live stores are never touched. The
+  deadline projection uses the calendar this process loads (`projections.deadlines`); the rule
+  set a finding was judged by is recorded in the finding event itself.
+- **Exports**: JSON Lines (canonical: sorted keys, one row per line), CSV (UTF-8 with BOM, so
+  that Excel reads the Chinese) and a self-contained HTML timeline of one case.
+
+Wiring the live audit trail: the projector passes only decoded events to `Projection.apply`,
+so live audit rows lack `link` and `recorded_at` until `services.projector.commit_batch` calls
+`apply_stored(stored_of(msg, seq), event, work)` for projections that have it (see the report
+of issue 6). The replay always uses `apply_stored`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import html
+import io
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
+
+from domain import chain
+from domain.calendar import SHANGHAI
+from domain.chain import Checkpoint, Divergence
+from events import streams
+from events.codec import loads
+from projections import ALL
+from projections.audit import TRAIL, AuditTrail, row_of
+from projections.base import Projection, Row, Stored
+from services.projector import Feed, UnitOfWork, head
+from services.readmodels import SQLITE_FILE, ReadStore, SQLiteStore
+
+KEY_DIR = "keys"
+PRIVATE_KEY_FILE = "office_ed25519.pem"
+PUBLIC_KEY_FILE = "office_ed25519.pub.pem"
+
+
+# ── reading the log as stored ────────────────────────────────────────────────────────────────
+
+
+def stored_of(msg: Msg, seq: int | None = None) -> Stored:
+    """The stored message a JetStream delivery carries (sequence and time from its metadata)."""
+    meta = msg.metadata
+    return Stored(seq if seq is not None else meta.sequence.stream, msg.subject, msg.data,
+                  meta.timestamp)
+
+
+async def read_log(js: JetStreamContext, upto: int | None = None, batch: int = 2000) -> list[Stored]:
+    """Every stored message of EVENTS from sequence 1 up to `upto` (default: the head now)."""
+    top = await head(js)
+    end = top if upto is None else min(upto, top)
+    out: list[Stored] = []
+    if end <= 0:
+        return out
+    feed = await Feed(js, 1).open()
+    try:
+        while len(out) < end:
+            msgs = await feed.take(batch, 5.0)
+            if not msgs:
+                raise TimeoutError(f"EVENTS stopped delivering at {len(out)} of {end}")
+            for m in msgs:
+                s = stored_of(m)
+                if s.seq > end:
+                    return out
+                out.append(s)
+    finally:
+        await feed.close()
+    return out
+
+
+# ── keys ─────────────────────────────────────────────────────────────────────────────────────
+
+
+def key_paths(data_dir: Path) -> tuple[Path, Path]:
+    """Default (private, public) key files under a data directory."""
+    return data_dir / KEY_DIR / PRIVATE_KEY_FILE, data_dir / KEY_DIR / PUBLIC_KEY_FILE
+
+
+def init_keys(private: Path, public: Path, *, force: bool = False) -> str:
+    """Create the office's Ed25519 key pair: the private key readable by its owner only (0600),
+    the public key for auditors. Refuses to overwrite unless `force`. Returns the key ID."""
+    if not force and (private.exists() or public.exists()):
+        raise FileExistsError(f"{private if private.exists() else public} exists")
+    key = chain.new_private_key()
+    private.parent.mkdir(parents=True, exist_ok=True)
+    public.parent.mkdir(parents=True, exist_ok=True)
+    if private.exists():
+        private.unlink()
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(chain.private_pem(key))
+    public.write_bytes(chain.public_pem(key.public_key()))
+    return chain.key_id(key.public_key())
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    return chain.load_private(path.read_bytes())
+
+
+def load_public_key(path: Path) -> Ed25519PublicKey:
+    return chain.load_public(path.read_bytes())
+
+
+# ── checkpoints ──────────────────────────────────────────────────────────────────────────────
+
+
+async def ensure_checkpoints(js: JetStreamContext) -> None:
+    try:
+        await js.stream_info(streams.CHECKPOINTS)
+    except NotFoundError:
+        try:
+            await js.add_stream(streams.checkpoints_stream())
+        except BadRequestError:  # made meanwhile by another process
+            await js.stream_info(streams.CHECKPOINTS)
+
+
+async def read_checkpoints(js: JetStreamContext) -> list[Checkpoint]:
+    """Every checkpoint ever appended, in the order appended ([] if the stream is missing)."""
+    try:
+        top = int((await js.stream_info(streams.CHECKPOINTS)).state.last_seq)
+    except NotFoundError:
+        return []
+    out: list[Checkpoint] = []
+    if top == 0:
+        return out
+    sub = await js.subscribe(
+        streams.CHECKPOINT_SUBJECTS, stream=streams.CHECKPOINTS, ordered_consumer=True,
+        deliver_policy=DeliverPolicy.ALL,
+    )
+    try:
+        while True:
+            msg = await sub.next_msg(timeout=5.0)
+            out.append(Checkpoint.from_dict(orjson.loads(msg.data)))
+            if msg.metadata.sequence.stream >= top:
+                return out
+    finally:
+        await sub.unsubscribe()
+
+
+def _label_subject(label: str) -> str:
+    token = re.sub(r"[^A-Za-z0-9_-]+", ".", label).strip(".")
+    return f"jiedu.checkpoints.{token}"
+
+
+async def chain_head(
+    js: JetStreamContext, upto: int | None, public_key: Ed25519PublicKey | None = None
+) -> tuple[int, str]:
+    """(seq, link) of the chain after `upto` (default: the head), recomputed from the log —
+    from the latest checkpoint at or before it that verifies under `public_key`, else from
+    genesis."""
+    top = await head(js)
+    end = top if upto is None else min(upto, top)
+    start_seq, start = 0, chain.GENESIS
+    if public_key is not None:
+        for cp in await read_checkpoints(js):
+            if start_seq < cp.seq <= end and cp.valid_under(public_key):
+                start_seq, start = cp.seq, bytes.fromhex(cp.link)
+    if end == start_seq:
+        return end, start.hex()
+    current = start
+    feed = await Feed(js, start_seq + 1).open()
+    seq = start_seq
+    try:
+        while seq < end:
+            msgs = await feed.take(2000, 5.0)
+            if not msgs:
+                raise TimeoutError(f"EVENTS stopped delivering at {seq} of {end}")
+            for m in msgs:
+                s = stored_of(m)
+                if s.seq > end:
+                    break
+                current, seq = chain.link(current, s.seq, s.subject, s.data), s.seq
+    finally:
+        await feed.close()
+    return end, current.hex()
+
+
+async def checkpoint(
+    js: JetStreamContext,
+    key: Ed25519PrivateKey,
+    *,
+    label: str = "on_demand",
+    upto: int | None = None,
+    now: datetime | None = None,
+    once: bool = False,
+) -> Checkpoint:
+    """Sign the chain head (after `upto`, default the log head) and append it to CHECKPOINTS.
+    `once`: only if no checkpoint was ever appended under this label's subject (else raises
+    `FileExistsError`)."""
+    await ensure_checkpoints(js)
+    seq, link_hex = await chain_head(js, upto, key.public_key())
+    signed_at = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
+    cp = chain.sign(key, seq, link_hex, signed_at, label)
+    headers = {}
+    if once:
+        headers = {streams.Header.EXPECTED_LAST_SUBJECT_SEQ: "0"}
+    try:
+        await js.publish(
+            _label_subject(label), orjson.dumps(cp.as_dict()), stream=streams.CHECKPOINTS,
+            headers=headers or None,
+        )
+    except BadRequestError as e:
+        if once and getattr(e, "err_code", None) == streams.WRONG_LAST_SEQUENCE:
+            raise FileExistsError(f"a checkpoint labelled {label} exists") from None
+        raise
+    return cp
+
+
+def quarter_of(at: datetime) -> tuple[str, datetime, datetime]:
+    """(name, start, end) of the calendar quarter containing `at`, Asia/Shanghai time."""
+    local = at.astimezone(SHANGHAI)
+    n = (local.month - 1) // 3 + 1
+    start = datetime(local.year, 3 * n - 2, 1, tzinfo=SHANGHAI)
+    end = (
+        datetime(local.year + 1, 1, 1, tzinfo=SHANGHAI) if n == 4
+        else datetime(local.year, 3 * n + 1, 1, tzinfo=SHANGHAI)
+    )
+    return f"{local.year}Q{n}", start, end
+
+
+async def last_stored_before(js: JetStreamContext, at: datetime) -> int:
+    """The sequence of the last EVENTS message stored before `at` (0: none)."""
+    reply = await js._nc.request(
+        f"$JS.API.STREAM.MSG.GET.{streams.EVENTS}",
+        orjson.dumps({"start_time": at.astimezone(UTC).isoformat().replace("+00:00", "Z")}),
+        timeout=5.0,
+    )
+    answer = orjson.loads(reply.data)
+    if "message" in answer:
+        return int(answer["message"]["seq"]) - 1
+    return await head(js)  # nothing stored at or after `at`: all of the log is before it
+
+
+async def checkpoint_if_quarter_ended(
+    js: JetStreamContext, key: Ed25519PrivateKey, now: datetime
+) -> Checkpoint | None:
+    """At any time in a quarter, make sure the previous quarter has its checkpoint: the head as
+    the log stood at that quarter's end, signed once under ``quarter:<name>``. Returns the new
+    checkpoint, or None if it existed already. Cheap when it exists (one stream read)."""
+    _, start, _ = quarter_of(now)
+    name, _, end = quarter_of(start - timedelta(microseconds=1))  # the quarter before
+    label = f"quarter:{name}"
+    if any(cp.label == label for cp in await read_checkpoints(js)):
+        return None
+    upto = await last_stored_before(js, end)
+    try:
+        return await checkpoint(js, key, label=label, upto=upto, now=now, once=True)
+    except FileExistsError:
+        return None
+
+
+# ── verification (pure) ──────────────────────────────────────────────────────────────────────
+
+
+@dataclass
+class AuditReport:
+    """What `verify` found."""
+
+    head_seq: int = 0
+    head: str = chain.GENESIS_HEX
+    events: int = 0
+    rows: int = 0
+    checkpoints: int = 0
+    divergence: Divergence | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.divergence is None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = self.divergence
+        return {
+            "ok": self.ok, "head_seq": self.head_seq, "head": self.head, "events": self.events,
+            "audit_rows": self.rows, "checkpoints": self.checkpoints,
+            "first_divergence": None if d is None else {"seq": d.seq, "reason": d.reason},
+            "notes": self.notes,
+        }
+
+
+_COMPARED = tuple(c for c in TRAIL.column_names if c not in ("link", "recorded_at"))
+
+
+def _differs(expected: Row, found: Row) -> str | None:
+    for col in _COMPARED:
+        if expected[col] != found.get(col):
+            return col
+    if expected["recorded_at"] is not None and expected["recorded_at"] != found.get("recorded_at"):
+        return "recorded_at"
+    return None
+
+
+def verify(
+    messages: Iterable[Stored | tuple[int, str, bytes]],
+    checkpoints: Sequence[Checkpoint],
+    public_key: Ed25519PublicKey | None,
+    audit_rows: Iterable[Row] | None = None,
+) -> AuditReport:
+    """Check the log against itself (the chain), the signed checkpoints and the audit rows.
+
+    Pure: give it the log as read (possibly forged), the checkpoints and rows as stored. Every
+    audit row must be the row the audit projection makes from the message at its sequence (all
+    columns; `recorded_at` when the message carries a stored time) with the recomputed link.
+    Audit rows may stop short of the log's end (the projection lags): that is a note, not a
+    divergence. `audit_rows=None` checks the chain and checkpoints only."""
+    log = [m if isinstance(m, Stored) else Stored(*m) for m in messages]
+    rows = {int(r["seq"]): r for r in audit_rows} if audit_rows is not None else {}
+    links: Mapping[int, str | None] = {s: r.get("link") for s, r in rows.items()}
+    found = chain.verify_chain(
+        ((m.seq, m.subject, m.data) for m in log), checkpoints, public_key, links
+    )
+    report = AuditReport(
+        head_seq=found.head_seq, head=found.head, events=found.events, rows=len(rows),
+        checkpoints=found.checkpoints,
+    )
+    divergences = [found.divergence] if found.divergence else []
+    if audit_rows is not None:
+        last_row = max(rows, default=0)
+        for m in log:
+            row = rows.get(m.seq)
+            if row is None:
+                if m.seq <= last_row:
+                    divergences.append(Divergence(m.seq, f"no audit row for sequence {m.seq}"))
+                    break
+                continue
+            try:
+                expected = row_of(loads(m.data), m.seq, m, None)
+            except Exception as e:  # a forged body that no longer decodes
+                divergences.append(Divergence(m.seq, f"stored bytes do not decode: {e}"[:200]))
+                break
+            column = _differs(expected, row)
+            if column is not None:
+                divergences.append(Divergence(
+                    m.seq, f"audit row {m.seq} column {column!r} is {row.get(column)!r}; the "
+                    f"log gives {expected[column]!r}"))
+                break
+        unlinked = [s for s, r in rows.items() if not r.get("link")]
+        if unlinked:
+            report.notes.append(
+                f"{len(unlinked)} audit row(s) carry no link, from sequence {min(unlinked)}: the "
+                "projector that wrote them passed no stored messages (wire `apply_stored`)"
+            )
+        if last_row < found.head_seq:
+            report.notes.append(
+                f"audit trail reaches sequence {last_row}; the log {found.head_seq} "
+                "(later rows not yet projected, checked by the chain only)"
+            )
+    if divergences:
+        report.divergence = min(divergences, key=lambda d: d.seq)
+    return report
+
+
+def audit_rows(store: ReadStore) -> list[Row]:
+    """Every row of the live audit trail, in sequence order."""
+    return store.select(AuditTrail(), TRAIL, order_by=("seq",))
+
+
+# ── replay ───────────────────────────────────────────────────────────────────────────────────
+
+By = Literal["recorded", "occurred"]
+
+
+def parse_as_of(text: str) -> int | datetime:
+    """A sequence (digits) or an ISO 8601 time (a time without zone is Asia/Shanghai)."""
+    if text.isdigit():
+        return int(text)
+    at = datetime.fromisoformat(text)
+    return at if at.tzinfo is not None else at.replace(tzinfo=SHANGHAI)
+
+
+def prefix(messages: Sequence[Stored], as_of: int | datetime, by: By = "recorded") -> int:
+    """How many messages (from the start) the replay as of `as_of` takes; see the module
+    docstring for the meaning of a time."""
+    if isinstance(as_of, int):
+        return sum(1 for m in messages if m.seq <= as_of)
+    n = 0
+    for m in messages:
+        if by == "recorded":
+            if m.stored_at is None:
+                raise ValueError(f"sequence {m.seq} has no stored time")
+            if m.stored_at <= as_of:
+                n += 1
+                continue
+            break
+        if loads(m.data).occurred_at > as_of:
+            break
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """What a replay wrote: the store, one JSON Lines file per table, and the manifest."""
+
+    out: Path
+    as_of_seq: int
+    head: str
+    files: dict[str, str]  # table → sha256 of its export
+
+
+def replayed() -> tuple[Projection, ...]:
+    """What a replay builds: every registered projection, and the audit trail if the registry
+    does not hold it yet."""
+    if any(isinstance(p, AuditTrail) for p in ALL):
+        return ALL
+    return (*ALL, AuditTrail())
+
+
+def replay(
+    messages: Iterable[Stored],
+    out: Path,
+    projections: Sequence[Projection] | None = None,
+    *,
+    batch: int = 1000,
+) -> Replayed:
+    """Build every projection (default: `replayed()`) from `messages` (a prefix of the log) into a fresh SQLite store
+    under `out`, export every table, and write ``manifest.json``. Synchronous: use a thread.
+    Refuses an `out` that already holds a store."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / SQLITE_FILE
+    if path.exists():
+        raise FileExistsError(f"{path} exists: replay into a new directory")
+    projections = projections if projections is not None else replayed()
+    store = SQLiteStore(path)
+    store.ensure()
+    try:
+        gens = [(p, store.ensure_live(p)) for p in projections]
+        current, seq = chain.GENESIS, 0
+        chunk: list[Stored] = []
+
+        def flush() -> None:
+            events = [(m, loads(m.data)) for m in chunk]
+            for p, gen in gens:
+                with store.transaction(write=True) as tx:
+                    work = UnitOfWork(tx, gen)
+                    work.prefetch(k for _, e in events for k in p.touches(e))
+                    for m, e in events:
+                        p.apply_stored(m, e, work)
+                    work.flush()
+                    tx.set_position(gen.name, events[-1][0].seq)
+            chunk.clear()
+
+        for m in messages:
+            current, seq = chain.link(current, m.seq, m.subject, m.data), m.seq
+            chunk.append(m)
+            if len(chunk) >= batch:
+                flush()
+        if chunk:
+            flush()
+        files: dict[str, str] = {}
+        counts: dict[str, int] = {}
+        with store.transaction(write=False) as tx:
+            for p, gen in gens:
+                for table in p.tables:
+                    rows = tx.select(table, gen.physical(table))
+                    body = to_jsonl(rows)
+                    (out / f"{table.name}.jsonl").write_bytes(body)
+                    files[table.name] = hashlib.sha256(body).hexdigest()
+                    counts[table.name] = len(rows)
+        manifest = {
+            "as_of_seq": seq, "head": current.hex(), "chain": "jiedu/audit-chain/v1",
+            "projections": {p.name: p.version for p in projections},
+            "tables": {t: {"rows": counts[t], "sha256": files[t]} for t in sorted(files)},
+        }
+        (out / "manifest.json").write_bytes(
+            orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+        )
+        return Replayed(out, seq, current.hex(), files)
+    finally:
+        store.close()
+
+
+async def replay_log(
+    js: JetStreamContext, out: Path, as_of: int | datetime | None, by: By = "recorded"
+) -> Replayed:
+    """Read the log and replay it as of `as_of` (None: everything) into `out`."""
+    log = await read_log(js, as_of if isinstance(as_of, int) else None)
+    n = len(log) if as_of is None else await asyncio.to_thread(prefix, log, as_of, by)
+    return await asyncio.to_thread(replay, log[:n], out)
+
+
+# ── queries ──────────────────────────────────────────────────────────────────────────────────
+
+
+def trail(
+    store: ReadStore,
+    *,
+    case: str | None = None,
+    department: str | None = None,
+    actor: str | None = None,
+    rule: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Row]:
+    """Audit rows in log order, by case, department, actor and/or rule, and occurred in
+    [since, until) if given."""
+    rows = store.select(
+        AuditTrail(), TRAIL,
+        {"case_id": case, "department": department, "actor_id": actor, "rule_id": rule},
+        order_by=("seq",),
+    )
+    return [
+        r for r in rows
+        if (since is None or r["occurred_at"] >= since) and (until is None or r["occurred_at"] < until)
+    ]
+
+
+def caused_by(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    """event ID → the rows (findings, deadline events) that name it as their cause."""
+    out: dict[str, list[Row]] = {}
+    for r in rows:
+        if r["causation_id"]:
+            out.setdefault(r["causation_id"], []).append(r)
+    return out
+
+
+# ── exports ──────────────────────────────────────────────────────────────────────────────────
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def to_jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """Canonical JSON Lines: keys sorted, times in UTC with microseconds, one row a line."""
+    return b"".join(
+        orjson.dumps({k: _plain(v) for k, v in r.items()}, option=orjson.OPT_SORT_KEYS) + b"\n"
+        for r in rows
+    )
+
+
+def to_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] = TRAIL.column_names) -> bytes:
+    """CSV, UTF-8 with a BOM (Excel then reads the Chinese correctly), CRLF line ends."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    for r in rows:
+        writer.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _local(at: datetime | None) -> str:
+    return f"{at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}" if at is not None else ""
+
+
+_STYLE = """
+body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em}table{border-collapse:collapse;width:100%}
+td,th{border-bottom:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.derived td{color:#8a2b06}.mono{font-family:monospace;font-size:.8em}
+.small{font-size:.85em;color:#666}
+"""
+
+
+def html_timeline(case_id: str, rows: Sequence[Row], *, head: str | None = None) -> str:
+    """A self-contained HTML page (inline style, no scripts, no external assets) with one case's
+    timeline: when, who, what, what caused it, sequence and link."""
+    by_id = {r["event_id"]: r for r in rows}
+    body = []
+    for r in rows:
+        cause = by_id.get(r["causation_id"] or "")
+        cause_text = (
+            f"← #{cause['seq']} {html.escape(cause['type'])}" if cause is not None
+            else html.escape(r["causation_id"] or "")
+        )
+        derived = ' class="derived"' if r["causation_id"] or r["rule_id"] else ""
+        who = html.escape(r["actor_name"] or r["actor_id"])
+        body.append(
+            f"<tr{derived}><td>{r['seq']}</td><td>{_local(r['occurred_at'])}</td>"
+            f"<td>{_local(r['recorded_at'])}</td>"
+            f"<td>{who}<br><span class=small>{html.escape(r['department'])} · "
+            f"{html.escape(r['source_system'])}</span></td>"
+            f"<td>{html.escape(r['type'])}<br>{html.escape(r['summary_zh'])}</td>"
+            f"<td>{html.escape(r['rule_id'] or '')}</td><td>{cause_text}</td>"
+            f"<td class=mono>{html.escape((r['link'] or '')[:16])}</td></tr>"
+        )
+    pinned = f"<p class=small>链头 chain head: <span class=mono>{html.escape(head)}</span></p>" if head else ""
+    return (
+        "<!DOCTYPE html>\n<html lang=zh-CN><head><meta charset=utf-8>"
+        f"<title>审计轨迹 {html.escape(case_id)}</title><style>{_STYLE}</style></head><body>"
+        f"<h1>审计轨迹 · {html.escape(case_id)}</h1>"
+        f"<p class=small>{len(rows)} 条事件，按日志顺序（时间为北京时间）</p>{pinned}"
+        "<table><thead><tr><th>序号</th><th>发生时间</th><th>记录时间</th><th>主体</th>"
+        "<th>事件</th><th>规则</th><th>起因</th><th>链值</th></tr></thead><tbody>"
+        + "".join(body)
+        + "</tbody></table></body></html>\n"
+    )
