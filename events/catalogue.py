@@ -538,7 +538,7 @@ class DeadlineData(Record):
     clock_id: str = Field(min_length=1, max_length=160)
     rule_id: str = Field(pattern=r"^[A-Z]+-\d+$")
     trigger: Evidence
-    due_at: AwareDatetime | None = Field(description="None while the calendar year is unknown")
+    due_at: AwareDatetime | None = Field(None, description="None while the calendar year is unknown")
     calendar: str | None = Field(None, description="the calendar source the due time used")
     met_by: Evidence | None = None
 
