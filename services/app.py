@@ -20,7 +20,7 @@ from nats.aio.client import Client
 
 from events import streams
 from projections.case_summary import CASES, CaseSummary
-from services import bootstrap, demo, logs
+from services import audit, bootstrap, demo, logs
 from services.config import Settings
 from services.deadlines import DeadlineService, clock_summary
 from services.eventlog import ensure_streams
@@ -55,6 +55,10 @@ class Parts:
         if self.projections:
             self.store = await asyncio.to_thread(store_for, self.settings)
             self.services.append(ProjectorService(nc.jetstream(), self.store))
+        private_key, _ = audit.key_paths(self.settings.data_dir)
+        if private_key.exists():
+            key = audit.load_private_key(private_key)
+            self.services.append(audit.QuarterlyCheckpoints(nc.jetstream(), key))
         for service in self.services:
             await service.start()
         if self.projections and self.deadlines:

@@ -33,13 +33,14 @@ of issue 6). The replay always uses `apply_stored`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import hashlib
 import html
 import io
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -60,8 +61,11 @@ from events.codec import loads
 from projections import ALL
 from projections.audit import TRAIL, AuditTrail, row_of
 from projections.base import Projection, Row, Stored
+from services import logs
 from services.projector import Feed, UnitOfWork, head
 from services.readmodels import SQLITE_FILE, ReadStore, SQLiteStore
+
+log = logs.get("jiedu.audit")
 
 KEY_DIR = "keys"
 PRIVATE_KEY_FILE = "office_ed25519.pem"
@@ -280,6 +284,38 @@ async def checkpoint_if_quarter_ended(
         return await checkpoint(js, key, label=label, upto=upto, now=now, once=True)
     except FileExistsError:
         return None
+
+
+class QuarterlyCheckpoints:
+    """Signs each quarter's chain head soon after the quarter ends (SUP-1's published results
+    pin it): checks once a minute, with the office key from the data directory."""
+
+    def __init__(
+        self, js: JetStreamContext, key: Ed25519PrivateKey, *, every_s: float = 60.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.js, self.key, self.every_s, self.now = js, key, every_s, now
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="quarterly-checkpoints")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+    async def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                made = await checkpoint_if_quarter_ended(self.js, self.key, self.now())
+                if made is not None:
+                    log.info("quarter checkpoint signed", label=made.label, seq=made.seq)
+            except Exception:  # the log or server is away: try again at the next check
+                log.exception("quarter checkpoint failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self.every_s)
 
 
 # ── verification (pure) ──────────────────────────────────────────────────────────────────────

@@ -236,3 +236,23 @@ async def test_the_live_audit_trail_kept_by_the_projector_verifies(
     report = audit.verify(log, [], None, rows)
     assert report.ok, report
     store.close()
+
+
+async def test_the_running_system_signs_the_last_quarter_once(nc: Client, tmp_path: Path) -> None:
+    """SUP-1's published results pin history: soon after a quarter ends the office key signs
+    the chain head as the log stood at its end, once."""
+    private, public = audit.key_paths(tmp_path)
+    audit.init_keys(private, public)
+    key = audit.load_private_key(private)
+    signer = audit.QuarterlyCheckpoints(
+        nc.jetstream(), key, every_s=0.05, now=lambda: datetime(2026, 10, 2, tzinfo=SHANGHAI)
+    )
+    await signer.start()
+    for _ in range(100):
+        if await audit.read_checkpoints(nc.jetstream()):
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)  # several more checks: still one checkpoint
+    await signer.stop()
+    [made] = await audit.read_checkpoints(nc.jetstream())
+    assert made.label == "quarter:2026Q3"
