@@ -11,8 +11,15 @@ from projections.base import MemoryRows, Projection, Rows, Table, Type
 from projections.case_summary import CaseSummary
 from projections.deadlines import Deadlines
 from projections.findings import Findings
+from projections.statistics import Statistics
 
-ALL: tuple[Projection, ...] = (CaseSummary(), Findings(), Deadlines(), AuditTrail())
+ALL: tuple[Projection, ...] = (
+    CaseSummary(),
+    Findings(),
+    Deadlines(),
+    AuditTrail(),
+    Statistics(),
+)
 
 
 def by_name(name: str) -> Projection:
@@ -24,6 +31,16 @@ def by_name(name: str) -> Projection:
 
 
 __all__ = [
-    "ALL", "AuditTrail", "CaseSummary", "Deadlines", "Findings", "MemoryRows", "Projection", "Rows", "Table", "Type",
+    "ALL",
+    "AuditTrail",
+    "CaseSummary",
+    "Deadlines",
+    "Findings",
+    "MemoryRows",
+    "Projection",
+    "Rows",
+    "Statistics",
+    "Table",
+    "Type",
     "by_name",
 ]

@@ -15,7 +15,7 @@ from faststream import FastStream
 
 from events import streams
 from events.outcomes import Outcome
-from services import bootstrap, cli_audit, cli_deadlines, cli_read, logs
+from services import bootstrap, cli_audit, cli_deadlines, cli_read, cli_report, logs
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.config import Settings
 
@@ -214,6 +214,7 @@ async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
 cli_read.register(app)
 cli_deadlines.register(app)
 cli_audit.register(app)
+cli_report.register(app)
 
 
 def main() -> None:
