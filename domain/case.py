@@ -70,11 +70,11 @@ class Case(Aggregate):
         """Apply an event the log holds at `sequence`, or (None) is about to append."""
         self._apply(sequence, fact)
 
-    def confirm(self, first_sequence: int) -> None:
-        """The log now holds the tentatively recorded events, contiguously from here."""
-        for offset, recorded in enumerate(self.unconfirmed):
-            recorded.sequence = first_sequence + offset
-        self.last_sequence = first_sequence + len(self.unconfirmed) - 1
+    def confirm(self, sequences: list[int]) -> None:
+        """The log now holds the tentatively recorded events, at these sequences."""
+        for recorded, sequence in zip(self.unconfirmed, sequences, strict=True):
+            recorded.sequence = sequence
+        self.last_sequence = sequences[-1]
         self.unconfirmed.clear()
 
     @classmethod

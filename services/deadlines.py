@@ -286,10 +286,10 @@ class DeadlineService:
             try:
                 for start in range(0, len(messages), MAX_BATCH):
                     chunk = messages[start : start + MAX_BATCH]
-                    first = await self.log.append(
+                    sequences = await self.log.append(
                         case_id, [m for _, m in chunk], expected_last=last
                     )
-                    last = first + len(chunk) - 1
+                    last = sequences[-1]
                     done.extend(event_id for event_id, _ in chunk)
             except Conflict:
                 if not await self._caught_up():

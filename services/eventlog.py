@@ -49,6 +49,9 @@ class Incomplete(Conflict):
     stored, so decide and append again."""
 
 
+MAX_ATOMIC = 1000
+"""JetStream's largest atomic batch."""
+
 OPEN_BATCHES = 32
 """Atomic batches one connection keeps open at once; the server refuses batches beyond its own
 limit per stream (as 'incomplete'), so stay below it."""
@@ -97,10 +100,28 @@ class EventLog:
             self._outcomes = await self.js.key_value(streams.OUTCOMES_BUCKET)
         return self._outcomes
 
-    async def append(self, case_id: str, messages: Sequence[Message], *, expected_last: int) -> int:
+    async def append(
+        self, case_id: str, messages: Sequence[Message], *, expected_last: int
+    ) -> list[int]:
         """Append one case's events if its last event is still at `expected_last` (0: no case
-        yet), all or none, as one atomic batch. Returns the first event's sequence (a batch is
-        stored contiguously); raises `Conflict` if the case moved on meanwhile."""
+        yet), as atomic batches of at most `MAX_ATOMIC`, each under the case's lock and chained.
+        Returns each event's sequence; raises `Conflict` if the case moved on meanwhile.
+
+        Up to `MAX_ATOMIC` events are all or none. A longer run is not atomic as a whole: if a
+        later batch conflicts the earlier ones stay, and deciding again recognises them by
+        their event IDs as duplicates."""
+        sequences: list[int] = []
+        for start in range(0, len(messages), MAX_ATOMIC):
+            chunk = messages[start : start + MAX_ATOMIC]
+            first = await self._append_atomic(case_id, chunk, expected_last)
+            sequences.extend(range(first, first + len(chunk)))
+            expected_last = sequences[-1]
+        return sequences
+
+    async def _append_atomic(
+        self, case_id: str, messages: Sequence[Message], expected_last: int
+    ) -> int:
+        """One atomic batch (a batch is stored contiguously); returns its first sequence."""
         lock = {
             Header.EXPECTED_LAST_SUBJECT_SEQ: str(expected_last),
             Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.case_filter(case_id),

@@ -129,14 +129,14 @@ class Intake:
                 self._answer_duplicates(items)
                 break
             try:
-                start = await self.log.append(case_id, batch.messages, expected_last=base)
+                sequences = await self.log.append(case_id, batch.messages, expected_last=base)
             except Conflict:  # another writer, or the case already exists: re-read it
                 case, known = await self._load(case_id), True
                 continue
             assert case is not None
-            case.confirm(start)
+            case.confirm(sequences)
             for item, offset in batch.positions:
-                item.outcome = self._outcome("accepted", item, start + offset)
+                item.outcome = self._outcome("accepted", item, sequences[offset])
             self._answer_duplicates(items)
             break
         else:

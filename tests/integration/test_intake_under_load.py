@@ -199,3 +199,17 @@ async def test_kill_9_mid_load_then_restart_loses_and_doubles_nothing(
     ids = Counter(e["event_id"] for _, e in log)
     assert ids == Counter({e["event_id"]: 1 for e in everything})
     assert await rejected(nc) == {}
+
+
+async def test_a_case_with_more_events_than_one_atomic_batch_holds_is_appended_whole(
+    nc: Client,
+) -> None:
+    """JetStream takes at most 1,000 messages in one atomic batch; longer runs are chained."""
+    from services.eventlog import MAX_ATOMIC, EventLog
+
+    story = _case_story("LONG-1", "drc", 2 * MAX_ATOMIC + 10)
+    messages = [(streams.event_subject("drc", "LONG-1", e["type"]), orjson.dumps(e), {})
+                for e in story]
+    sequences = await EventLog(nc).append("LONG-1", messages, expected_last=0)
+    assert sequences == list(range(1, len(story) + 1))
+    assert [e["event_id"] for _, e in await facts(nc)] == [e["event_id"] for e in story]

@@ -155,7 +155,7 @@ async def append(nc: Client, cases: range) -> int:
             last = 0
             for event in story(i):
                 subject = streams.event_subject(event["department"], event["case_id"], event["type"])
-                last = await log.append(
+                [last] = await log.append(
                     event["case_id"], [(subject, orjson.dumps(event), {})], expected_last=last
                 )
 
