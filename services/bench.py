@@ -2,161 +2,831 @@
 baseline measured in the same run on the same machine.
 
 - ingest: events accepted and appended per second end to end through the intake (publish to
-  INTAKE → outcome), vs raw nats-py `publish_async` of the same payloads to a plain stream;
-- latency: intake publish → visible in the case summary, p50/p99, at a fixed 500 events/s;
+  INTAKE → every message decided), vs raw nats-py `publish_async` of the same payloads to a
+  plain stream; on the server as deployed (`sync_interval: always`, every write flushed) and
+  again with the server's default sync (`ingest_default_sync`), to show what the flush costs;
+- latency: intake publish → visible in the case summary, p50/p99, at a fixed 500 events/s, with
+  the intake and every projection running together as `jiedu up` runs them;
 - rebuild: events per second through the case summary into SQLite (and PostgreSQL when
-  `DATABASE_URL`/`--postgres` names one), vs a raw ordered consumer that only decodes;
-- peak memory (RSS) of the rebuild.
+  `--postgres`/`DATABASE_URL` names one, or the local test database answers), vs a raw ordered
+  consumer that only decodes the same stream;
+- peak memory (RSS) of the rebuild, measured in a child process of its own.
 
 The payloads are demo quarters (`services.demo`), copied under fresh case and event IDs until
-there are N, in occurred-at order. Each part runs on its own nats-server with a fresh store.
+there are N, each copy in occurred-at order. Each part runs on its own nats-server with a fresh
+store. The rebuild's log is filled by direct appends of the same N events to EVENTS (facts only:
+no findings, which only the intake derives), which is quick even for a million events; the
+rebuild measures the projection, not how the log was filled.
+
+Figures vary with what else the machine does: the JSON records the load average (1, 5, 15 min)
+at the start and end of each part. Nothing here asserts a figure: targets are reported as met or
+missed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
+import itertools
+import math
+import multiprocessing
 import os
 import platform
+import re
 import resource
-import statistics
+import secrets
+import shutil
+import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 from typing import Any
 
 import nats
 import orjson
 from nats.aio.client import Client
-from nats.js.api import StorageType, StreamConfig
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy, StorageType, StreamConfig
 
 from events import streams
-from services import bootstrap, demo, logs
+from projections import ALL
+from projections.case_summary import CASES, CaseSummary
+from services import bootstrap, demo, logs, natsserver
 from services.config import Settings
 from services.eventlog import ensure_streams
 from services.intake import IntakeService
 from services.natsserver import NatsServer, free_port
+from services.projector import DEFAULT_BATCH, ProjectorService, rebuild
+from services.readmodels import SQLiteStore, open_store, split_schema
 
 Payload = tuple[str, bytes]
 """(intake subject, body)"""
 
+PARTS = ("ingest", "latency", "rebuild")
+RATE = 500.0
+"""Events per second published for the latency part."""
+LATENCY_EVENTS = 5000
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+TARGETS = {
+    "ingest.events_per_s": ">= 10000",
+    "ingest.ratio": ">= 0.25",
+    "rebuild.sqlite.ratio": ">= 0.3",
+    "latency_ms.p99": "<= 100",
+    "rebuild.peak_rss_mb": "< 512 at 1M",
+}
 
-def payloads(n: int) -> list[Payload]:
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+# ── payloads ─────────────────────────────────────────────────────────────────────────────────
+
+
+def iter_payloads(n: int) -> Iterator[Payload]:
     """N realistic intake messages: demo quarters copied under fresh IDs, each copy in
     occurred-at order (so no message waits for a prerequisite and the figure is throughput)."""
     quarter = sorted(demo.generate(), key=lambda m: m.body["occurred_at"])
-    out: list[Payload] = []
+    made = 0
     copy = 0
-    while len(out) < n:
+    while made < n:
         for m in quarter:
             body = dict(m.body)
             body["case_id"] = case = f"{m.case_id}-{copy}"
             body["event_id"] = f"{body['event_id']}-{copy}"
             if body.get("causation_id"):
                 body["causation_id"] = f"{body['causation_id']}-{copy}"
-            out.append(
-                (streams.intake_subject(m.source_department, m.source_system, case),
-                 orjson.dumps(body))
+            yield (
+                streams.intake_subject(m.source_department, m.source_system, case),
+                orjson.dumps(body),
             )
-            if len(out) == n:
-                break
+            made += 1
+            if made == n:
+                return
         copy += 1
-    return out
+
+
+def payloads(n: int) -> list[Payload]:
+    return list(iter_payloads(n))
+
+
+def chunks(items: Iterator[Payload] | Sequence[Payload], size: int) -> Iterator[list[Payload]]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+# ── servers, processes, clocks ───────────────────────────────────────────────────────────────
+
+
+def default_sync_config(directory: Path) -> Path:
+    """A copy of deploy/nats-server.conf without `sync_interval` (the server then flushes on
+    its own schedule, every two minutes by default), written into `directory`."""
+    text = (natsserver.DEPLOY / "nats-server.conf").read_text()
+    kept = [line for line in text.splitlines() if not re.match(r"\s*sync_interval\s*:", line)]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "nats-server.conf"
+    path.write_text("\n".join(kept) + "\n")
+    return path
+
+
+@contextlib.contextmanager
+def _config_from(directory: Path) -> Iterator[None]:
+    """Let `NatsServer.start` read `directory/nats-server.conf` instead of the deployed one.
+    (`NatsServer` takes its configuration from `natsserver.DEPLOY` only.)"""
+    deployed = natsserver.DEPLOY
+    natsserver.DEPLOY = directory
+    try:
+        yield
+    finally:
+        natsserver.DEPLOY = deployed
 
 
 class Server:
-    """A nats-server of its own for one part of the benchmark."""
+    """A nats-server of its own for one part of the benchmark, with a connection to it.
 
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="jiedu-bench-"))
-        self.server = NatsServer(self.dir / "nats", free_port())
+    `sync_always`: the deployed configuration (every write flushed); else the same without
+    `sync_interval`. `store`: the JetStream directory (default: a fresh one under `workdir`)."""
+
+    def __init__(self, workdir: Path, *, sync_always: bool = True, store: Path | None = None):
+        self.dir = Path(tempfile.mkdtemp(prefix="nats-", dir=workdir))
+        self.store = store or self.dir / "store"
+        self.sync_always = sync_always
+        self.server = NatsServer(self.store, free_port(), log_file=self.dir / "nats-server.log")
+
+    @property
+    def url(self) -> str:
+        return self.server.url
 
     async def __aenter__(self) -> Client:
-        self.server.start()
-        self.nc = await nats.connect(self.server.url)
+        self.store.mkdir(parents=True, exist_ok=True)
+        if self.sync_always:
+            await asyncio.to_thread(self.server.start)
+        else:
+            config_dir = self.dir / "config"
+            default_sync_config(config_dir)
+            with _config_from(config_dir):
+                await asyncio.to_thread(self.server.start)
+        try:
+            self.nc = await nats.connect(self.server.url)
+        except BaseException:
+            await asyncio.to_thread(self.server.stop)
+            raise
         return self.nc
 
     async def __aexit__(self, *exc: object) -> None:
         await self.nc.close()
-        self.server.stop()
+        await asyncio.to_thread(self.server.stop)
+
+    def cpu_s(self) -> float:
+        process = self.server.process
+        return _process_cpu_s(process.pid) if process is not None else 0.0
 
 
-async def _publish_all(nc: Client, items: list[Payload]) -> float:
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of another process (Linux /proc; 0 where there is none)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far.
+
+    Linux: VmHWM, the high-water mark of this process's own memory. Not ru_maxrss, which a
+    spawned child inherits from its parent across fork and exec, so a child of a large parent
+    would report the parent's size."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+async def in_child(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run `fn(*args)` in a fresh (spawned) process: its memory figure is its own alone."""
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+
+class Stopwatch:
+    """Wall and CPU time of one measured stretch: this process's and the server's."""
+
+    def __init__(self, server: Server | None = None) -> None:
+        self.server = server
+        self.wall = time.perf_counter()
+        self.cpu_at = own_cpu_s()
+        self.server_cpu_at = server.cpu_s() if server else 0.0
+        self.seconds = 0.0
+        self.cpu_s = 0.0
+        self.server_cpu_s = 0.0
+
+    def stop(self) -> float:
+        self.seconds = time.perf_counter() - self.wall
+        self.cpu_s = own_cpu_s() - self.cpu_at
+        self.server_cpu_s = (self.server.cpu_s() - self.server_cpu_at) if self.server else 0.0
+        return self.seconds
+
+    def usage(self) -> dict[str, float]:
+        """CPU seconds spent meanwhile, by this Python process and by the nats-server."""
+        return {"python_s": round(self.cpu_s, 2), "nats_server_s": round(self.server_cpu_s, 2)}
+
+
+# ── ingest ───────────────────────────────────────────────────────────────────────────────────
+
+
+async def _publish_all(nc: Client, items: Sequence[Payload]) -> None:
     js = nc.jetstream()
-    started = time.perf_counter()
     futures = [await js.publish_async(subject, body) for subject, body in items]
     await asyncio.gather(*futures)
-    return time.perf_counter() - started
 
 
-async def raw_baseline(items: list[Payload]) -> float:
+async def raw_baseline(items: Sequence[Payload], workdir: Path, *, sync_always: bool) -> float:
     """Messages per second of nats-py publish_async into a plain file stream."""
-    async with Server() as nc:
+    async with Server(workdir, sync_always=sync_always) as nc:
         await nc.jetstream().add_stream(
             StreamConfig(name="PLAIN", subjects=["jiedu.intake.>"], storage=StorageType.FILE)
         )
-        return len(items) / await _publish_all(nc, items)
+        watch = Stopwatch()
+        await _publish_all(nc, items)
+        return len(items) / watch.stop()
 
 
-async def ingest(items: list[Payload], settings: Settings) -> tuple[float, int]:
-    """Events per second from the first publish to INTAKE until every one is decided."""
-    async with Server() as nc:
+async def ingest(
+    items: Sequence[Payload], settings: Settings, workdir: Path, *, sync_always: bool
+) -> dict[str, Any]:
+    """Events per second from the first publish to INTAKE until every one is decided
+    (appended to EVENTS or recorded in REJECTED, and acknowledged)."""
+    server = Server(workdir, sync_always=sync_always)
+    async with server as nc:
         js = nc.jetstream()
         await ensure_streams(js, partitions=settings.partitions)
         service = IntakeService(nc, bootstrap.organs(settings), settings)
         await service.start()
         try:
-            started = time.perf_counter()
+            watch = Stopwatch(server)
             await _publish_all(nc, items)
             while (await js.stream_info(streams.INTAKE)).state.messages:  # noqa: ASYNC110 (polls the server)
                 await asyncio.sleep(0.02)
-            elapsed = time.perf_counter() - started
-            appended = int((await js.stream_info(streams.EVENTS)).state.messages)
+            watch.stop()
         finally:
             await service.stop()
-        return len(items) / elapsed, appended
+        appended = int((await js.stream_info(streams.EVENTS)).state.messages)
+        rejected = int((await js.stream_info(streams.REJECTED)).state.messages)
+    return {
+        "events_per_s": round(len(items) / watch.seconds, 1),
+        "seconds": round(watch.seconds, 2),
+        "appended_with_findings": appended,
+        "rejected": rejected,
+        "cpu": watch.usage(),
+    }
 
 
-def percentile(values: list[float], p: float) -> float:
+async def ingest_part(
+    items: Sequence[Payload], settings: Settings, workdir: Path, *, sync_always: bool
+) -> dict[str, Any]:
+    """The intake between two runs of the raw baseline; the faster baseline counts, so a
+    disturbance during one of them does not flatter the ratio."""
+    before = await raw_baseline(items, workdir, sync_always=sync_always)
+    out = await ingest(items, settings, workdir, sync_always=sync_always)
+    after = await raw_baseline(items, workdir, sync_always=sync_always)
+    baseline = round(max(before, after), 1)
+    per_s = out.pop("events_per_s")
+    return {
+        "events_per_s": per_s,
+        "baseline_per_s": baseline,
+        "ratio": _ratio(per_s, baseline),
+        "baseline_runs_per_s": [round(before, 1), round(after, 1)],
+        **out,
+        "sync_interval": "always" if sync_always else "server default",
+    }
+
+
+def _ratio(figure: float | None, baseline: float | None) -> float | None:
+    if figure is None or not baseline:
+        return None
+    return round(figure / baseline, 3)
+
+
+# ── latency ──────────────────────────────────────────────────────────────────────────────────
+
+
+def _watch(path: str, generation: str, conn: Connection, stop: ProcessEvent) -> None:
+    """In a process of its own (no GIL shared with the intake and the projector): poll the
+    generation's position in a tight loop, and note the time each new position is first seen.
+    Sends back ([time.monotonic() …], [position …]) once `stop` is set."""
+    store = SQLiteStore(path)
+    times: list[float] = []
+    positions: list[int] = []
+    last = -1
+    conn.send("ready")
+    while not stop.is_set():
+        position = store.position(generation)
+        if position != last:
+            times.append(time.monotonic())
+            positions.append(position)
+            last = position
+        time.sleep(0.0005)
+    store.close()
+    conn.send((times, positions))
+
+
+class Watcher:
+    """The store's position over time, as a reader of the SQLite file sees it."""
+
+    def __init__(self, path: Path, generation: str) -> None:
+        spawn = multiprocessing.get_context("spawn")
+        self.conn, child = spawn.Pipe()
+        self.stop_event = spawn.Event()
+        self.process = spawn.Process(
+            target=_watch, args=(str(path), generation, child, self.stop_event), daemon=True
+        )
+
+    async def start(self) -> None:
+        self.process.start()
+        assert await asyncio.to_thread(self.conn.recv) == "ready"
+
+    async def stop(self) -> tuple[list[float], list[int]]:
+        self.stop_event.set()
+        times, positions = await asyncio.to_thread(self.conn.recv)
+        await asyncio.to_thread(self.process.join, 10)
+        return times, positions
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The nearest-rank percentile (p in 0..100) of `values`."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+    rank = math.ceil(p / 100 * len(ordered))
+    return ordered[min(len(ordered), max(rank, 1)) - 1]
+
+
+async def latency(
+    items: Sequence[Payload],
+    settings: Settings,
+    workdir: Path,
+    *,
+    rate: float = RATE,
+    sync_always: bool = True,
+) -> dict[str, Any]:
+    """Publish `items` to INTAKE at a fixed `rate` (each send due at start + i/rate, so sleep
+    overshoot does not accumulate) with the intake and every projection running; for each
+    accepted event, the time from just before its publish until the case summary's position
+    reaches the event's sequence in EVENTS (learned from the outcome the intake announces).
+
+    Where the time goes: `to_appended` is publish → stored in EVENTS (the server's timestamp),
+    `to_outcome_announced` publish → the intake's outcome message (sent after the outcome is
+    kept, so it may come after the event is visible)."""
+    event_ids = [str(orjson.loads(body)["event_id"]) for _, body in items]
+    server = Server(workdir, sync_always=sync_always)
+    async with server as nc:
+        js = nc.jetstream()
+        await ensure_streams(js, partitions=settings.partitions)
+        store_dir = server.dir / "readmodels"
+        store = await asyncio.to_thread(open_store, None, store_dir)
+        intake = IntakeService(nc, bootstrap.organs(settings), settings)
+        projectors = ProjectorService(js, store, ALL)
+        await intake.start()
+        await projectors.start()
+        watcher: Watcher | None = None
+        try:
+            await projectors.ready()
+            live = await asyncio.to_thread(store.live, CaseSummary.name)
+            assert live is not None
+            watcher = Watcher(store_dir / "readmodels.sqlite3", live.name)
+            await watcher.start()
+
+            sequences: dict[str, int] = {}
+            decided: dict[str, float] = {}
+            """Event ID → when its outcome was announced."""
+
+            async def on_outcomes(msg: Msg) -> None:
+                now = time.monotonic()
+                for o in orjson.loads(msg.data):
+                    decided[o["event_id"]] = now
+                    if o["status"] == "accepted":
+                        sequences[o["event_id"]] = int(o["sequence"])
+
+            sub = await nc.subscribe(streams.outcomes_subject("*", "*"), cb=on_outcomes)
+            sent: dict[str, float] = {}
+            sent_wall: dict[str, float] = {}
+            acks = []
+            watch = Stopwatch(server)
+            start = time.monotonic()
+            for i, ((subject, body), event_id) in enumerate(zip(items, event_ids, strict=True)):
+                delay = start + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                sent[event_id] = time.monotonic()
+                sent_wall[event_id] = time.time()
+                acks.append(await js.publish_async(subject, body))
+            publishing_s = time.monotonic() - start
+            await asyncio.gather(*acks)
+            await _until(lambda: len(decided) >= len(sent), 60)
+            target = max(sequences.values(), default=0)
+
+            async def caught_up() -> bool:
+                return await asyncio.to_thread(store.position, live) >= target
+
+            await _until_async(caught_up, 60)
+            watch.stop()
+            await sub.unsubscribe()
+            times, positions = await watcher.stop()
+            watcher = None
+            appended_at = await _append_times(js, target)
+        finally:
+            if watcher is not None:
+                await watcher.stop()
+            await projectors.stop()
+            await intake.stop()
+            await asyncio.to_thread(store.close)
+    millis, appended_ms, announced_ms = [], [], []
+    for event_id in event_ids:  # in publish order
+        seq = sequences.get(event_id)
+        if seq is None:
+            continue
+        seen = bisect.bisect_left(positions, seq)
+        if seen < len(positions):
+            millis.append((times[seen] - sent[event_id]) * 1000)
+            appended_ms.append((appended_at[seq] - sent_wall[event_id]) * 1000)
+            announced_ms.append((decided[event_id] - sent[event_id]) * 1000)
+    return {
+        **_distribution(millis),
+        "to_appended": _distribution(appended_ms),
+        "to_outcome_announced": _distribution(announced_ms),
+        "p50_by_quarter_of_run": [
+            round(percentile(q, 50), 1) for q in _quarters(millis) if q
+        ],
+        "rate_per_s": rate,
+        "achieved_rate_per_s": round(len(items) / publishing_s, 1),
+        "published": len(items),
+        "measured": len(millis),
+        "not_accepted": len(sent) - len(sequences),
+        "projections": [p.name for p in ALL],
+        "sync_interval": "always" if sync_always else "server default",
+        "cpu": watch.usage(),
+        "seconds": round(watch.seconds, 2),
+    }
+
+
+async def _append_times(js: JetStreamContext, upto: int) -> dict[int, float]:
+    """When each event up to sequence `upto` was stored in EVENTS (the server's clock, which is
+    this machine's: the same clock as `time.time()`)."""
+    sub = await js.subscribe(
+        streams.ALL_EVENTS, stream=streams.EVENTS, ordered_consumer=True,
+        deliver_policy=DeliverPolicy.ALL,
+    )
+    out: dict[int, float] = {}
+    try:
+        while len(out) < upto:
+            meta = (await sub.next_msg(timeout=10)).metadata
+            out[meta.sequence.stream] = meta.timestamp.timestamp()
+    finally:
+        await sub.unsubscribe()
+    return out
+
+
+def _quarters(values: Sequence[float]) -> list[Sequence[float]]:
+    """Four consecutive slices: a latency that keeps growing means the load is beyond what the
+    system sustains; a flat one, that it keeps up."""
+    n = len(values)
+    return [values[i * n // 4 : (i + 1) * n // 4] for i in range(4)]
+
+
+def _distribution(millis: Sequence[float]) -> dict[str, float | None]:
+    if not millis:
+        return {"p50": None, "p99": None, "max": None}
+    return {
+        "p50": round(percentile(millis, 50), 1),
+        "p99": round(percentile(millis, 99), 1),
+        "max": round(max(millis), 1),
+    }
+
+
+async def _until(condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark: the system did not settle in time")
+        await asyncio.sleep(0.01)
+
+
+async def _until_async(condition: Callable[[], Awaitable[bool]], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("benchmark: the projections did not catch up in time")
+        await asyncio.sleep(0.01)
+
+
+# ── rebuild ──────────────────────────────────────────────────────────────────────────────────
+
+
+async def fill(nc: Client, items: Iterator[Payload]) -> int:
+    """Append the payloads' events straight to EVENTS (no intake: facts only, no findings)."""
+    js = nc.jetstream()
+    await ensure_streams(js, partitions=1)
+    appended = 0
+    for batch in chunks(items, 10_000):
+        futures = []
+        for _, body in batch:
+            e = orjson.loads(body)
+            subject = streams.event_subject(e["department"], e["case_id"], e["type"])
+            futures.append(await js.publish_async(subject, body))
+        await asyncio.gather(*futures)
+        appended += len(batch)
+    return appended
+
+
+def _raw_child(nats_url: str, events: int) -> dict[str, Any]:
+    return asyncio.run(_raw_consumer(nats_url, events))
+
+
+async def _raw_consumer(nats_url: str, events: int) -> dict[str, Any]:
+    """The baseline of a rebuild: an ordered push consumer over EVENTS that decodes each
+    message (orjson) and does nothing else."""
+    nc = await nats.connect(nats_url)
+    done = asyncio.Event()
+    count = 0
+
+    async def on(msg: Msg) -> None:
+        nonlocal count
+        orjson.loads(msg.data)
+        count += 1
+        if count >= events:
+            done.set()
+
+    watch = Stopwatch()
+    sub = await nc.jetstream().subscribe(
+        streams.ALL_EVENTS, stream=streams.EVENTS, ordered_consumer=True, cb=on,
+        deliver_policy=DeliverPolicy.ALL,
+    )
+    await done.wait()
+    watch.stop()
+    await sub.unsubscribe()
+    await nc.close()
+    return {
+        "events_per_s": round(count / watch.seconds, 1),
+        "seconds": round(watch.seconds, 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cpu_s": round(watch.cpu_s, 2),
+    }
+
+
+def _rebuild_child(nats_url: str, database_url: str | None, data_dir: str) -> dict[str, Any]:
+    logs.configure("error")
+    return asyncio.run(_rebuild(nats_url, database_url, Path(data_dir)))
+
+
+async def _rebuild(nats_url: str, database_url: str | None, data_dir: Path) -> dict[str, Any]:
+    """`services.projector.rebuild` of the case summary into a fresh store, timed from the
+    call to the switch-over."""
+    nc = await nats.connect(nats_url)
+    store = await asyncio.to_thread(open_store, database_url, data_dir)
+    try:
+        watch = Stopwatch()
+        gen = await rebuild(nc.jetstream(), store, CaseSummary(), batch=DEFAULT_BATCH)
+        watch.stop()
+        peak = peak_rss_mb()
+        position = await asyncio.to_thread(store.position, gen)
+
+        def count_rows() -> int:
+            with store.transaction(write=False) as tx:
+                return int(tx.rows(f"SELECT COUNT(*) FROM {tx.q(CASES.name)}")[0][0])
+
+        rows = await asyncio.to_thread(count_rows)
+    finally:
+        await asyncio.to_thread(store.close)
+        await nc.close()
+    return {
+        "events_per_s": round(position / watch.seconds, 1),
+        "seconds": round(watch.seconds, 2),
+        "events": position,
+        "cases": rows,
+        "peak_rss_mb": round(peak, 1),
+        "cpu_s": round(watch.cpu_s, 2),
+    }
+
+
+def postgres_url(given: str | None) -> str:
+    """The PostgreSQL to rebuild into: `--postgres`, else DATABASE_URL if it names one, else
+    the local test database."""
+    env = os.environ.get("DATABASE_URL", "")
+    return given or (env if env.startswith(("postgresql://", "postgres://")) else DEFAULT_POSTGRES)
+
+
+def _with_schema(url: str, schema: str) -> str:
+    base, _ = split_schema(url)
+    return f"{base}{'&' if '?' in base else '?'}schema={schema}"
+
+
+def _postgres_reachable(url: str) -> str | None:
+    """None if PostgreSQL answers at `url`, else why not."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (the `postgres` extra)"
+    try:
+        with psycopg.connect(split_schema(url)[0], connect_timeout=3):
+            return None
+    except Exception as e:
+        return f"unreachable: {e}".strip()
+
+
+def _drop_schema(url: str, schema: str) -> None:
+    import psycopg
+
+    with psycopg.connect(split_schema(url)[0], autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def rebuild_part(
+    n: int, workdir: Path, *, postgres: str | None, say: Say = _quiet
+) -> dict[str, Any]:
+    """Fill EVENTS with N events (on a server with the default sync: filling is not what is
+    measured), then on a fresh server over the same store with the deployed configuration:
+    the raw consumer, the rebuild into SQLite, into PostgreSQL, and the raw consumer again.
+    The baseline is the faster of the two raw runs."""
+    store = workdir / "rebuild-log"
+    say(f"rebuild: appending {n} events to EVENTS")
+    async with Server(workdir, sync_always=False, store=store) as nc:
+        filled = await fill(nc, iter_payloads(n))
+    server = Server(workdir, sync_always=True, store=store)
+    async with server:
+        load_at_start = load()
+        say("rebuild: raw ordered consumer")
+        raw = [await in_child(_raw_child, server.url, filled)]
+        say("rebuild: case summary into SQLite")
+        sqlite_dir = workdir / "rebuild-sqlite"
+        sqlite = await in_child(_rebuild_child, server.url, None, str(sqlite_dir))
+        shutil.rmtree(sqlite_dir, ignore_errors=True)
+        pg: dict[str, Any] = {"events_per_s": None, "ratio": None}
+        pg_error = (
+            await asyncio.to_thread(_postgres_reachable, postgres)
+            if postgres
+            else "no PostgreSQL URL given"
+        )
+        if postgres and pg_error is None:
+            say("rebuild: case summary into PostgreSQL")
+            schema = f"bench_{secrets.token_hex(4)}"
+            try:
+                pg = await in_child(
+                    _rebuild_child, server.url, _with_schema(postgres, schema), str(workdir)
+                )
+            finally:
+                await asyncio.to_thread(_drop_schema, postgres, schema)
+            pg["schema"] = schema
+        else:
+            pg["error"] = pg_error
+        say("rebuild: raw ordered consumer again")
+        raw.append(await in_child(_raw_child, server.url, filled))
+    baseline = max(r["events_per_s"] for r in raw)
+    sqlite["ratio"] = _ratio(sqlite["events_per_s"], baseline)
+    if pg.get("events_per_s") is not None:
+        pg["ratio"] = _ratio(pg["events_per_s"], baseline)
+    peaks = [x["peak_rss_mb"] for x in (sqlite, pg) if x.get("peak_rss_mb") is not None]
+    return {
+        "events": filled,
+        "filled_by": "direct appends of the N payloads to EVENTS (facts only, no findings)",
+        "baseline_per_s": baseline,
+        "raw_runs": raw,
+        "sqlite": sqlite,
+        "postgres": pg,
+        "peak_rss_mb": max(peaks),
+        "load": {"start": load_at_start, "end": load()},
+    }
+
+
+# ── the whole benchmark ──────────────────────────────────────────────────────────────────────
 
 
 def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    try:
+        nats_version = subprocess.run(
+            [natsserver.binary(), "--version"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, RuntimeError, subprocess.SubprocessError):
+        nats_version = "unknown"
     return {
         "cpus": os.cpu_count(),
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "processor": platform.processor() or platform.machine(),
+        "nats_server": nats_version,
     }
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _get(result: dict[str, Any], dotted: str) -> Any:
+    value: Any = result
+    for key in dotted.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
 
 
-def chunks(items: list[Payload], size: int) -> Iterator[list[Payload]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each target of the issue with the figure reached and whether it is met (None: not
+    measured in this run)."""
+    checks: dict[str, Callable[[float], bool]] = {
+        "ingest.events_per_s": lambda v: v >= 10_000,
+        "ingest.ratio": lambda v: v >= 0.25,
+        "rebuild.sqlite.ratio": lambda v: v >= 0.3,
+        "latency_ms.p99": lambda v: v <= 100,
+        "rebuild.peak_rss_mb": lambda v: v < 512,
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for key, check in checks.items():
+        value = _get(result, key)
+        out[key] = {
+            "target": TARGETS[key],
+            "value": value,
+            "met": None if value is None else check(value),
+        }
+    return out
 
 
-async def run(n: int, *, postgres_url: str | None = None) -> dict[str, Any]:
+async def run(
+    n: int,
+    *,
+    postgres_url: str | None = None,
+    parts: Sequence[str] = PARTS,
+    latency_events: int | None = None,
+    rate: float = RATE,
+    say: Say = _quiet,
+) -> dict[str, Any]:
+    """Run the chosen parts with N events and return the figures (see the module docstring).
+    `postgres_url`: where to rebuild into PostgreSQL (None: skip that store)."""
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown parts {sorted(unknown)}; known: {', '.join(PARTS)}")
     logs.configure("error")
     settings = Settings(log_level="error")
-    items = payloads(n)
-    baseline = await raw_baseline(items)
-    per_s, appended = await ingest(items, settings)
-    return {
-        "machine": machine(),
+    result: dict[str, Any] = {
         "n": n,
-        "ingest": {
-            "events_per_s": round(per_s, 1),
-            "baseline_per_s": round(baseline, 1),
-            "ratio": round(per_s / baseline, 3),
-            "appended_with_findings": appended,
+        "machine": machine(),
+        "load": {"start": load()},
+        "settings": {
+            "partitions": settings.partitions,
+            "intake_batch": settings.intake_batch,
+            "projector_batch": DEFAULT_BATCH,
+            "sync_interval": "always (deploy/nats-server.conf) unless noted",
         },
     }
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+    workdir = Path(tempfile.mkdtemp(prefix="jiedu-bench-"))
+    try:
+        if "ingest" in parts:
+            items = payloads(n)
+            say(f"ingest: {n} events, sync_interval always (baseline, intake, baseline)")
+            before = load()
+            result["ingest"] = await ingest_part(items, settings, workdir, sync_always=True)
+            result["ingest"]["load"] = {"start": before, "end": load()}
+            say(f"ingest: {n} events, the server's default sync (baseline, intake, baseline)")
+            before = load()
+            result["ingest_default_sync"] = await ingest_part(
+                items, settings, workdir, sync_always=False
+            )
+            result["ingest_default_sync"]["load"] = {"start": before, "end": load()}
+            del items
+        if "latency" in parts:
+            count = latency_events or min(n, LATENCY_EVENTS)
+            for key, sync_always in (("latency_ms", True), ("latency_ms_default_sync", False)):
+                say(f"{key}: {count} events at {rate:g}/s")
+                before = load()
+                result[key] = await latency(
+                    payloads(count), settings, workdir, rate=rate, sync_always=sync_always
+                )
+                result[key]["load"] = {"start": before, "end": load()}
+        if "rebuild" in parts:
+            result["rebuild"] = await rebuild_part(n, workdir, postgres=postgres_url, say=say)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["load"]["end"] = load()
+    result["targets"] = targets(result)
+    return result

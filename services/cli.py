@@ -15,7 +15,7 @@ from faststream import FastStream
 
 from events import streams
 from events.outcomes import Outcome
-from services import bootstrap, cli_audit, cli_deadlines, cli_read, cli_report, logs
+from services import bootstrap, cli_audit, cli_bench, cli_deadlines, cli_read, cli_report, logs
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.config import Settings
 
@@ -215,6 +215,7 @@ cli_read.register(app)
 cli_deadlines.register(app)
 cli_audit.register(app)
 cli_report.register(app)
+cli_bench.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""`jiedu bench`: the benchmark (services/bench.py) from the command line.
+
+`register(app)` adds the command to the `jiedu` typer app (services/cli.py). It starts its own
+nats-servers (never the one `jiedu up` runs), prints a table and, with `--json FILE`, writes
+every figure to FILE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from services import bench
+
+
+def register(app: typer.Typer) -> None:
+    """Add `bench` to the `jiedu` command line."""
+    app.command("bench")(bench_command)
+
+
+def _parts(text: str) -> list[str]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    unknown = set(parts) - set(bench.PARTS)
+    if unknown or not parts:
+        raise typer.BadParameter(f"choose among {','.join(bench.PARTS)}")
+    return parts
+
+
+def bench_command(
+    events: Annotated[int, typer.Option("--events", min=1, help="N: events per part")] = 100_000,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="write every figure to this JSON file")
+    ] = None,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            "--postgres",
+            help="PostgreSQL URL for the rebuild (default: DATABASE_URL if it is one, else "
+            f"{bench.DEFAULT_POSTGRES}); a fresh schema is used and dropped",
+        ),
+    ] = None,
+    parts: Annotated[
+        str, typer.Option("--parts", help="which parts to run: ingest,latency,rebuild")
+    ] = ",".join(bench.PARTS),
+    latency_events: Annotated[
+        int | None,
+        typer.Option(
+            "--latency-events", min=1,
+            help=f"events published for the latency part (default: min(N, {bench.LATENCY_EVENTS}))",
+        ),
+    ] = None,
+    rate: Annotated[
+        float, typer.Option("--rate", min=1, help="events/s published for the latency part")
+    ] = bench.RATE,
+) -> None:
+    """Measure ingest, latency and rebuild, each beside its baseline in the same run."""
+    console = Console(stderr=True)
+    result = asyncio.run(
+        bench.run(
+            events,
+            postgres_url=bench.postgres_url(postgres),
+            parts=_parts(parts),
+            latency_events=latency_events,
+            rate=rate,
+            say=lambda line: console.print(f"[dim]{line}[/dim]"),
+        )
+    )
+    if json_file is not None:
+        json_file.parent.mkdir(parents=True, exist_ok=True)
+        json_file.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    Console().print(table(result))
+
+
+def _num(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and value < 10:
+        return f"{value:.3g}{unit}"
+    return f"{value:,.0f}{unit}"
+
+
+def _met(met: bool | None) -> str:
+    return {True: " [green]met[/green]", False: " [red]missed[/red]", None: ""}[met]
+
+
+def table(result: dict[str, Any]) -> RichTable:
+    """The figures as a readable table: figure, baseline, ratio, target (met or missed)."""
+    m = result["machine"]
+    load = result["load"]
+    t = RichTable(
+        title=f"jiedu bench — N = {result['n']:,}",
+        caption=f"{m['cpus']} × {m['cpu_model']}, {m['memory_gb']} GB, {m['nats_server']}; "
+        f"load (1/5/15 min) {load['start']} → {load.get('end')}",
+    )
+    t.add_column("measure", min_width=24)
+    for column in ("figure", "baseline", "ratio"):
+        t.add_column(column, justify="right")
+    t.add_column("target")
+    targets = result.get("targets", {})
+
+    def target(key: str) -> str:
+        found = targets.get(key)
+        return f"{found['target']}{_met(found['met'])}" if found else ""
+
+    for key, label in (("ingest", "ingest ev/s"), ("ingest_default_sync", "  with default sync")):
+        x = result.get(key)
+        if x is not None:
+            t.add_row(
+                label, _num(x["events_per_s"]), _num(x["baseline_per_s"]), _num(x["ratio"]),
+                target("ingest.events_per_s") if key == "ingest" else "",
+            )
+            if key == "ingest":
+                t.add_row("", "", "", "", target("ingest.ratio"))
+    lat = result.get("latency_ms")
+    if lat is not None:
+        t.add_row(f"latency ms at {lat['rate_per_s']:g}/s p50", _num(lat["p50"]), "", "", "")
+        t.add_row("  p99", _num(lat["p99"]), "", "", target("latency_ms.p99"))
+        stored = lat["to_appended"]
+        t.add_row("  publish→stored p50/p99", f"{_num(stored['p50'])}/{_num(stored['p99'])}")
+    lat = result.get("latency_ms_default_sync")
+    if lat is not None:
+        t.add_row("  with default sync p50/p99", f"{_num(lat['p50'])}/{_num(lat['p99'])}")
+    rb = result.get("rebuild")
+    if rb is not None:
+        for store, label in (("sqlite", "SQLite"), ("postgres", "PostgreSQL")):
+            x = rb[store]
+            figure = _num(x["events_per_s"]) if x.get("events_per_s") else "—"
+            t.add_row(
+                f"rebuild ev/s, {label}", figure, _num(rb["baseline_per_s"]), _num(x.get("ratio")),
+                target("rebuild.sqlite.ratio") if store == "sqlite" else x.get("error", ""),
+            )
+        t.add_row("  peak RSS MB", _num(rb["peak_rss_mb"]), "", "", target("rebuild.peak_rss_mb"))
+    return t
