@@ -26,9 +26,9 @@ def register(app: typer.Typer) -> None:
 
 def _parts(text: str) -> list[str]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
-    unknown = set(parts) - set(bench.PARTS)
+    unknown = set(parts) - set(bench.PARTS) - set(bench.OPTIONAL_PARTS)
     if unknown or not parts:
-        raise typer.BadParameter(f"choose among {','.join(bench.PARTS)}")
+        raise typer.BadParameter(f"choose among {','.join(bench.PARTS + bench.OPTIONAL_PARTS)}")
     return parts
 
 
@@ -46,7 +46,7 @@ def bench_command(
         ),
     ] = None,
     parts: Annotated[
-        str, typer.Option("--parts", help="which parts to run: ingest,latency,rebuild")
+        str, typer.Option("--parts", help="which parts to run: ingest,latency,rebuild (default), report")
     ] = ",".join(bench.PARTS),
     latency_events: Annotated[
         int | None,

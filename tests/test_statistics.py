@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from events.catalogue import EVENT_ADAPTER, Event
 from projections.base import Row
 from projections.statistics import CASES, FACTS, LOG, Statistics
 from services import report
+from services.bench import report_inputs
 from services.report import DISTRICT, Inputs, Quarter, Trace, build, compute, periods, score
 
 
@@ -297,48 +298,10 @@ def test_charts_have_a_cjk_font() -> None:
 # ── benchmark ────────────────────────────────────────────────────────────────────────────────
 
 
-def synthetic(departments: int = 100, cases: int = 10_000) -> Inputs:
-    """Read-model rows for `cases` policy cases spread over `departments`, each issued in
-    2026Q2 or Q3 with materials, a consultation, clocks and a finding; deterministic."""
-    facts: list[Row] = []
-    clocks: list[Row] = []
-    findings: list[Row] = []
-    seq = 0
-    statuses = ("met_on_time", "met_on_time", "met_late", "breached", "open")
-    start = datetime(2026, 4, 1, tzinfo=UTC)
-    for i in range(cases):
-        dept = f"dept_{i % departments:03d}"
-        case = f"C{i:05d}"
-        day = (start + timedelta(days=i % 180)).date()
-        at = datetime(day.year, day.month, day.day, 9, tzinfo=SHANGHAI)
-        seq += 1
-        issue = seq
-        facts.append(fact(seq, "PolicyIssued", case, day.isoformat(), dept, scope="normative"))
-        for form, channel in (("text", "government_website"), ("chart", "wechat")):
-            seq += 1
-            facts.append(fact(seq, "MaterialPublished", case, day.isoformat(), dept, form=form,
-                              channel=channel))
-        seq += 1
-        facts.append(fact(seq, "ConsultationReceived", case, day.isoformat(), dept,
-                          consultation_id="Q1", channel="hotline"))
-        seq += 1
-        facts.append(fact(seq, "ConsultationAnswered", case, day.isoformat(), dept,
-                          consultation_id="Q1", instant=i % 3 == 0))
-        for rule, length in (("PUB-2", 20), ("PUB-3", 20), ("QA-4", 5), ("OP-4", 24)):
-            row = clock(rule, case, None, statuses[i % 5], issue, at.isoformat()[:16],
-                        (at + timedelta(days=28)).isoformat()[:16], dept, length)
-            clocks.append(row)
-        seq += 1
-        findings.append(finding(seq, "REV-5" if i % 7 == 0 else "PUB-1", case,
-                                "open" if i % 2 else "resolved", at.isoformat()[:16], dept))
-    log = {"first_seq": 1, "last_seq": seq, "first_at": start, "last_at": start + timedelta(days=200)}
-    return Inputs(facts, clocks, findings, log, {"statistics": seq})
-
-
 def test_a_report_for_100_departments_and_10000_cases(tmp_path: Path) -> None:
     """Issue 7's size. Its speed is a benchmark figure (`jiedu bench --parts report`), not a
     timed test; here the size is built and written whole."""
-    rep = build(synthetic(), Quarter.parse("2026Q3"), as_of=AS_OF)
+    rep = build(report_inputs(), Quarter.parse("2026Q3"), as_of=AS_OF)
     report.write_report(rep, tmp_path / "big")
     assert len(rep.departments) == 100
     assert len(rep.figures["quarter"][DISTRICT]["policies_issued"]) > 4000
