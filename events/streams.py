@@ -13,7 +13,7 @@ department, and so that one case's history is one wildcard away:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nats.js.api import (
     AckPolicy,
@@ -110,44 +110,32 @@ def intake_stream(partitions: int = DEFAULT_PARTITIONS) -> StreamConfig:
     )
 
 
-def events_stream() -> StreamConfig:
-    """The log: file-stored, never deleted nor purged, no limits. Corrections are new events."""
+def _append_only(name: str, subject: str) -> StreamConfig:
+    """A file stream that keeps everything: no limits, never deleted nor purged."""
     return StreamConfig(
-        name=EVENTS,
-        subjects=[ALL_EVENTS],
+        name=name,
+        subjects=[subject],
         retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
         deny_delete=True,
         deny_purge=True,
-        allow_direct=True,
-        allow_atomic=True,
     )
+
+
+def events_stream() -> StreamConfig:
+    """The log. Corrections are new events. Direct gets for reads, atomic batches for appends."""
+    return replace(_append_only(EVENTS, ALL_EVENTS), allow_direct=True, allow_atomic=True)
 
 
 def rejected_stream() -> StreamConfig:
     """Refused messages, raw, with reason and source in headers: where operators look."""
-    return StreamConfig(
-        name=REJECTED,
-        subjects=["jiedu.rejected.>"],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        deny_delete=True,
-        deny_purge=True,
-    )
+    return _append_only(REJECTED, "jiedu.rejected.>")
 
 
 def checkpoints_stream() -> StreamConfig:
-    """Signed heads of the audit hash chain: append-only, never deleted nor purged."""
-    return StreamConfig(
-        name=CHECKPOINTS,
-        subjects=[CHECKPOINT_SUBJECTS],
-        retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE,
-        discard=DiscardPolicy.NEW,
-        deny_delete=True,
-        deny_purge=True,
-    )
+    """Signed heads of the audit hash chain."""
+    return _append_only(CHECKPOINTS, CHECKPOINT_SUBJECTS)
 
 
 def intake_consumer_config(partition: int, ack_wait_s: float) -> ConsumerConfig:

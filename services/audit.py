@@ -41,7 +41,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -322,20 +322,10 @@ class QuarterlyCheckpoints:
 
 
 @dataclass
-class AuditReport:
-    """What `verify` found."""
+class AuditReport(chain.ChainReport):
+    """What `verify` found: the chain's report, and how many audit rows were compared."""
 
-    head_seq: int = 0
-    head: str = chain.GENESIS_HEX
-    events: int = 0
     rows: int = 0
-    checkpoints: int = 0
-    divergence: Divergence | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.divergence is None
 
     def as_dict(self) -> dict[str, Any]:
         d = self.divergence
