@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from types import MappingProxyType
 from typing import Final
-from zoneinfo import ZoneInfo
 
+from domain.calendar import SHANGHAI
 from events.catalogue import (
     Channel,
     ConsultationChannel,
@@ -31,8 +31,7 @@ from events.catalogue import (
     Scope,
 )
 
-SHANGHAI: Final = ZoneInfo("Asia/Shanghai")
-"""Rule sets take effect at local midnight in mainland China."""
+# Rule sets take effect at local midnight in mainland China (SHANGHAI, from the calendar).
 
 
 class NoRuleSet(LookupError):
