@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from operator import itemgetter
 from typing import Any, ClassVar, Literal, NamedTuple, Protocol
 
 from events.catalogue import Event
@@ -77,6 +78,7 @@ class Table:
     indexes: tuple[tuple[str, ...], ...] = ()
     column_names: tuple[str, ...] = field(init=False)
     json_columns: tuple[str, ...] = field(init=False)
+    _key_getter: Callable[[Row], Any] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in (self.name, *self.columns):
@@ -89,9 +91,13 @@ class Table:
         object.__setattr__(
             self, "json_columns", tuple(c for c, t in self.columns.items() if t is Type.JSON)
         )
+        # itemgetter of one column gives a value, of several a tuple: keys are always tuples
+        get = itemgetter(*self.key)
+        getter = get if len(self.key) > 1 else (lambda row: (get(row),))
+        object.__setattr__(self, "_key_getter", getter)
 
     def key_of(self, row: Row) -> Key:
-        return tuple(row[c] for c in self.key)
+        return self._key_getter(row)  # type: ignore[no-any-return]
 
     def complete(self, row: Row) -> Row:
         """The row with every column, in table order (None for those not given); an unknown

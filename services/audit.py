@@ -26,7 +26,7 @@ a point, and exports. The chain itself is `domain.chain`; the audit rows are `pr
 
 Wiring the live audit trail: the projector passes only decoded events to `Projection.apply`,
 so live audit rows lack `link` and `recorded_at` until `services.projector.commit_batch` calls
-`apply_stored(stored_of(msg, seq), event, work)` for projections that have it (see the report
+`apply_stored(stored_of(msg), event, work)` for projections that have it (see the report
 of issue 6). The replay always uses `apply_stored`.
 """
 
@@ -48,7 +48,6 @@ from typing import Any, Literal
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
@@ -62,7 +61,7 @@ from projections import ALL
 from projections.audit import TRAIL, AuditTrail, row_of
 from projections.base import Projection, Row, Stored
 from services import logs
-from services.projector import Feed, UnitOfWork, head
+from services.projector import Feed, UnitOfWork, head, stored_of
 from services.readmodels import SQLITE_FILE, ReadStore, SQLiteStore
 
 log = logs.get("jiedu.audit")
@@ -73,13 +72,6 @@ PUBLIC_KEY_FILE = "office_ed25519.pub.pem"
 
 
 # ── reading the log as stored ────────────────────────────────────────────────────────────────
-
-
-def stored_of(msg: Msg, seq: int | None = None) -> Stored:
-    """The stored message a JetStream delivery carries (sequence and time from its metadata)."""
-    meta = msg.metadata
-    return Stored(seq if seq is not None else meta.sequence.stream, msg.subject, msg.data,
-                  meta.timestamp)
 
 
 async def read_log(js: JetStreamContext, upto: int | None = None, batch: int = 2000) -> list[Stored]:

@@ -563,6 +563,7 @@ async def fill(nc: Client, items: Iterator[Payload]) -> int:
 
 
 def _raw_child(nats_url: str, events: int) -> dict[str, Any]:
+    bootstrap.tune_gc()  # as the rebuild's child does: the same runtime on both sides
     return asyncio.run(_raw_consumer(nats_url, events))
 
 
@@ -599,6 +600,7 @@ async def _raw_consumer(nats_url: str, events: int) -> dict[str, Any]:
 
 def _rebuild_child(nats_url: str, database_url: str | None, data_dir: str) -> dict[str, Any]:
     logs.configure("error")
+    bootstrap.tune_gc()  # as `jiedu` does at start
     return asyncio.run(_rebuild(nats_url, database_url, Path(data_dir)))
 
 

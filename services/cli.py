@@ -220,6 +220,7 @@ cli_bench.register(app)
 
 def main() -> None:
     logs.configure(Settings.from_env().log_level)
+    bootstrap.tune_gc()
     app()
 
 

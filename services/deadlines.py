@@ -413,4 +413,5 @@ async def serve(settings: Settings) -> None:
 
 if __name__ == "__main__":
     logs.configure(Settings.from_env().log_level)
+    bootstrap.tune_gc()
     asyncio.run(serve(Settings.from_env()))

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from events import streams
+from events.catalogue import Event
 from events.codec import loads
 from projections import ALL, by_name
 from projections.base import Key, Projection, Row, Stored, Table, copy_row
@@ -134,10 +137,24 @@ class Feed:
             self.sub = None
 
 
+_V1_ACK_TOKENS = 9
+"""`$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ns>.<pending>`"""
+
+
+def stored_of(msg: Msg) -> Stored:
+    """The message as JetStream stored it, sequence and time read off its reply subject.
+
+    Cheaper than `msg.metadata`, which builds two objects per message; this runs once per
+    event in every projection and rebuild. The time is computed as nats-py computes it."""
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) != _V1_ACK_TOKENS:  # the longer form with domain and account: rare
+        meta = msg.metadata
+        return Stored(meta.sequence.stream, msg.subject, msg.data, meta.timestamp)
+    at = datetime.fromtimestamp(int(tokens[7]) / 1_000_000_000.0, UTC)
+    return Stored(int(tokens[5]), msg.subject, msg.data, at)
+
+
 # ── one batch, one transaction ───────────────────────────────────────────────────────────────
-
-_ABSENT: dict[str, Any] = {}
-
 
 class UnitOfWork:
     """The `Rows` a projection sees during one batch: rows are loaded once (in bulk where the
@@ -167,16 +184,23 @@ class UnitOfWork:
             self._load(table, keys)
 
     def get(self, table: Table, *key: Any) -> Row | None:
-        self._load(table, [key])
-        row = self.state[table.name][key]
+        known = self.state.get(table.name)
+        if known is None or key not in known:
+            self._load(table, [key])
+            known = self.state[table.name]
+        row = known[key]
         return None if row is None else copy_row(table, row)
 
     def put(self, table: Table, row: Row) -> None:
         row = table.complete(row)
         key = table.key_of(row)
-        self.tables[table.name] = table
-        self.state.setdefault(table.name, {})[key] = row
-        self.changed.setdefault(table.name, set()).add(key)
+        name = table.name
+        if name not in self.changed:
+            self.tables[name] = table
+            self.changed[name] = set()
+            self.state.setdefault(name, {})
+        self.state[name][key] = row
+        self.changed[name].add(key)
 
     def delete(self, table: Table, *key: Any) -> None:
         self.tables[table.name] = table
@@ -212,17 +236,31 @@ class Result:
     generation: Generation | None = None
 
 
-def sequence_of(msg: Msg) -> int:
-    """The message's stream sequence, read off its reply subject (the cheap part of
-    `msg.metadata`, which also parses a timestamp per message)."""
-    return int(Msg.Metadata._get_metadata_fields(msg.reply)[5])
+class Batch:
+    """Messages the feed delivered in one go, in order. Each is decoded at most once, however
+    many projections apply it, and only if one of them has not applied it yet."""
+
+    def __init__(self, msgs: Sequence[Msg]) -> None:
+        self.stored = [stored_of(m) for m in msgs]
+        self._events: list[Event | None] = [None] * len(self.stored)
+
+    def after(self, position: int) -> list[tuple[Stored, Event]]:
+        """The messages past `position`, with their events."""
+        start = bisect.bisect_right(self.stored, position, key=lambda s: s.seq)
+        out = []
+        for i in range(start, len(self.stored)):
+            event = self._events[i]
+            if event is None:
+                event = self._events[i] = loads(self.stored[i].data)
+            out.append((self.stored[i], event))
+        return out
 
 
 def commit_batch(
     store: ReadStore,
     projection: Projection,
     gen: Generation,
-    msgs: Sequence[Msg],
+    msgs: Sequence[Msg] | Batch,
     *,
     feed_start: int,
     live: bool,
@@ -232,6 +270,7 @@ def commit_batch(
     Synchronous: call it in a thread. `feed_start` is where the feed that delivered `msgs`
     started; every message it delivered since was passed here in order. `live`: the batch is
     for the live generation (checked under lock, so a switch cannot slip in between)."""
+    batch = msgs if isinstance(msgs, Batch) else Batch(msgs)
     with store.transaction(write=True) as tx:
         if live:
             current = tx.live(projection.name, lock="share")
@@ -242,20 +281,18 @@ def commit_batch(
             if current is None or current.state == RETIRED:
                 return Result(Step.SUPERSEDED)
         position = tx.position(gen.name, lock=True)
-        todo = [(seq, m) for m in msgs if (seq := sequence_of(m)) > position]
-        if not todo:
+        if not batch.stored or batch.stored[-1].seq <= position:
             return Result(Step.SKIPPED, position)
-        if todo[0][0] > position + 1 and feed_start > position + 1:
+        first = next(s.seq for s in batch.stored if s.seq > position)
+        if first > position + 1 and feed_start > position + 1:
             return Result(Step.RESTART, position)  # events in between never reached this feed
-        events = [(seq, loads(m.data)) for seq, m in todo]
+        todo = batch.after(position)
         work = UnitOfWork(tx, gen)
-        work.prefetch(k for _, e in events for k in projection.touches(e))
-        for (seq, e), (_, m) in zip(events, todo, strict=True):
-            projection.apply_stored(
-                Stored(seq, m.subject, m.data, m.metadata.timestamp), e, work
-            )
+        work.prefetch(k for _, e in todo for k in projection.touches(e))
+        for stored, event in todo:
+            projection.apply_stored(stored, event, work)
         work.flush()
-        last = events[-1][0]
+        last = todo[-1][0].seq
         tx.set_position(gen.name, last)
         return Result(Step.COMMITTED, last)
 
@@ -314,37 +351,105 @@ class Projector:
         log.info("live generation switched", projection=self.projection.name, generation=gen.name)
         return gen
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Process the log as it grows until `stop` is set."""
-        stop = stop or asyncio.Event()
+    async def start(self, stop: asyncio.Event) -> bool:
+        """Settle on the live generation (rebuilding it first if need be) and its position;
+        False if stopped meanwhile."""
         try:
             gen = await self.prepare(stop)
         except Stopped:
-            return
+            return False
         self.generation = gen
         self.position = await asyncio.to_thread(self.store.position, gen)
-        feed = await Feed(self.js, self.position + 1).open()
         self.ready.set()
+        return True
+
+    async def take_in(self, out: Result) -> bool:
+        """Note what one commit did; True if this projector needs the log again from
+        `self.position + 1`."""
+        if out.step is Step.RETARGET:
+            self.generation = self._adopt(out.generation)
+            self.position = await asyncio.to_thread(self.store.position, self.generation)
+            return True
+        self.position = out.position
+        return out.step is Step.RESTART
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Process the log as it grows until `stop` is set."""
+        await run_together(self.js, [self], stop or asyncio.Event())
+
+
+Failed = Callable[[Projector, Exception], None]
+"""Told of a projector that failed, after it has left the group."""
+
+
+async def run_together(
+    js: JetStreamContext,
+    projectors: Sequence[Projector],
+    stop: asyncio.Event,
+    *,
+    on_failure: Failed | None = None,
+) -> None:
+    """Feed several projections' live generations from one reading of the log until `stop`.
+
+    Each batch is read once and each event decoded once, then applied to each projection in a
+    transaction of its own (its rows and its position together, as `commit_batch` does), all
+    in one trip to a worker thread. The feed starts after the lowest position; a projection
+    already further on skips what it has. With `on_failure`, a projector that raises leaves
+    the group and is handed over, so one broken projection does not stop the others; without
+    it, the error propagates."""
+    members: list[Projector] = []
+    started = await asyncio.gather(*(p.start(stop) for p in projectors), return_exceptions=True)
+    for p, ok in zip(projectors, started, strict=True):
+        if isinstance(ok, Exception) and on_failure is not None:
+            on_failure(p, ok)
+        elif isinstance(ok, BaseException):
+            raise ok
+        elif ok:
+            members.append(p)
+    if not members:
+        return
+    limit = max(p.batch for p in members)
+    poll_s = min(p.poll_s for p in members)
+    feed = await Feed(js, min(p.position for p in members) + 1).open()
+    try:
+        while members and not stop.is_set():
+            msgs = await feed.take(limit, poll_s)
+            if not msgs:
+                continue
+            results = await asyncio.to_thread(_commit_each, members, msgs, feed.start)
+            reread = False
+            for p, out in zip(list(members), results, strict=True):
+                try:
+                    if isinstance(out, Exception):
+                        raise out
+                    reread = await p.take_in(out) or reread
+                except Exception as e:
+                    if on_failure is None:
+                        raise
+                    members.remove(p)
+                    on_failure(p, e)
+            if reread and members:
+                await feed.restart(min(p.position for p in members) + 1)
+    finally:
+        await feed.close()
+
+
+def _commit_each(
+    members: Sequence[Projector], msgs: Sequence[Msg], feed_start: int
+) -> list[Result | Exception]:
+    batch = Batch(msgs)
+    out: list[Result | Exception] = []
+    for p in members:
+        assert p.generation is not None
         try:
-            while not stop.is_set():
-                msgs = await feed.take(self.batch, self.poll_s)
-                if not msgs:
-                    continue
-                out = await asyncio.to_thread(
-                    commit_batch, self.store, self.projection, gen, msgs,
-                    feed_start=feed.start, live=True,
+            out.append(
+                commit_batch(
+                    p.store, p.projection, p.generation, batch, feed_start=feed_start, live=True
                 )
-                if out.step is Step.RETARGET:
-                    gen = self.generation = self._adopt(out.generation)
-                    self.position = await asyncio.to_thread(self.store.position, gen)
-                    await feed.restart(self.position + 1)
-                elif out.step is Step.RESTART:
-                    self.position = out.position
-                    await feed.restart(out.position + 1)
-                else:
-                    self.position = out.position
-        finally:
-            await feed.close()
+            )
+        except Exception as e:  # reported to the caller for this projector alone
+            out.append(e)
+    return out
 
 
 # ── rebuild ──────────────────────────────────────────────────────────────────────────────────
@@ -483,8 +588,10 @@ async def wait_caught_up(
 
 
 class ProjectorService:
-    """Runs a `Projector` per projection; one failing is logged and restarted with backoff
-    (a store or server that went away), except for a version conflict, which stops it."""
+    """Runs every projection's `Projector` from one reading of the log (`run_together`),
+    restarted with backoff if the feed or the store goes away. A projection that fails on its
+    own leaves the group and goes on with a feed of its own, restarted with backoff; a version
+    conflict stops it."""
 
     def __init__(
         self,
@@ -494,16 +601,16 @@ class ProjectorService:
         *,
         batch: int = DEFAULT_BATCH,
     ) -> None:
+        self.js = js
         self.projectors = [Projector(js, store, p, batch=batch) for p in projections]
+        self._together = list(self.projectors)
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         self._stop.clear()
-        self._tasks = [
-            asyncio.create_task(self._supervise(p), name=f"projector-{p.projection.name}")
-            for p in self.projectors
-        ]
+        self._together = list(self.projectors)
+        self._tasks = [asyncio.create_task(self._supervise_group(), name="projectors")]
 
     async def ready(self, timeout: float = 60.0) -> None:
         """Wait until every projector feeds its live generation."""
@@ -516,12 +623,35 @@ class ProjectorService:
         self._stop.set()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _supervise(self, projector: Projector) -> None:
+    def _leave(self, projector: Projector, error: Exception) -> None:
+        self._together.remove(projector)
         name = projector.projection.name
+        if isinstance(error, VersionConflict):
+            log.error("projection stopped", projection=name, error=str(error))
+            return
+        log.error(
+            "projection failed: it goes on alone", projection=name, error=repr(error),
+            exc_info=error,
+        )
+        self._tasks.append(
+            asyncio.create_task(self._supervise(projector), name=f"projector-{name}")
+        )
+
+    async def _supervise_group(self) -> None:
+        await self._with_backoff(
+            "projections", lambda: run_together(
+                self.js, list(self._together), self._stop, on_failure=self._leave
+            )
+        )
+
+    async def _supervise(self, projector: Projector) -> None:
+        await self._with_backoff(projector.projection.name, lambda: projector.run(self._stop))
+
+    async def _with_backoff(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
         delay = 0.5
         while not self._stop.is_set():
             try:
-                await projector.run(self._stop)
+                await run()
                 return
             except VersionConflict as e:
                 log.error("projection stopped", projection=name, error=str(e))
@@ -555,6 +685,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = Settings.from_env(data_dir=args.data_dir)
     logs.configure(settings.log_level)
+    bootstrap.tune_gc()
     asyncio.run(serve(settings, args.projection, batch=args.batch))
 
 

@@ -26,12 +26,14 @@ Everything here is synchronous (sqlite3, psycopg): call it from a thread, never 
 
 from __future__ import annotations
 
+import functools
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -158,6 +160,24 @@ _CONVERTERS: dict[Dialect, tuple[dict[Type, Convert], dict[Type, Convert]]] = {
 }
 
 
+@functools.cache
+def _params_of(dialect: Dialect, table: Table) -> Callable[[Row], list[Any]]:
+    """A row → its column values as `dialect` stores them, converting only the columns that
+    need it (upserts run this for every changed row of every batch)."""
+    names = table.column_names
+    getter = itemgetter(*names) if len(names) > 1 else (lambda row: (row[names[0]],))
+    to = _CONVERTERS[dialect][0]
+    converting = [(i, to[t]) for i, t in enumerate(table.columns.values()) if to[t] is not _same]
+
+    def params(row: Row) -> list[Any]:
+        values = list(getter(row))
+        for i, convert in converting:
+            values[i] = convert(values[i])
+        return values
+
+    return params
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -260,7 +280,6 @@ class Tx(ABC):
     def upsert(self, table: Table, physical: str, rows: Sequence[Row]) -> None:
         if not rows:
             return
-        to, _ = self._convert(table)
         cols = table.column_names
         listed = ", ".join(f'"{c}"' for c in cols)
         keys = ", ".join(f'"{c}"' for c in table.key)
@@ -274,7 +293,8 @@ class Tx(ABC):
             f"INSERT INTO {self.q(physical)} ({listed}) VALUES ({', '.join('?' * len(cols))}) "
             f"ON CONFLICT ({keys}) {action}"
         )
-        self.many(sql, [[conv(r[c]) for conv, c in zip(to, cols, strict=True)] for r in rows])
+        params = _params_of(self.dialect, table)
+        self.many(sql, [params(r) for r in rows])
 
     def delete(self, table: Table, physical: str, keys: Sequence[Key]) -> None:
         if not keys:

@@ -25,10 +25,11 @@ from typer.testing import CliRunner
 
 import factories as f
 from events import streams
+from events.catalogue import Event
 from events.codec import loads
 from logtools import drained, publish
 from pgtools import PG_URL, drop_schema, postgres_or_skip
-from projections.base import MemoryRows, Row
+from projections.base import MemoryRows, Projection, Row, Rows, Table, Type
 from projections.case_summary import CASES, CaseSummary
 from services.cli_read import register
 from services.config import Settings
@@ -452,3 +453,49 @@ def test_the_cli_lists_cases_rebuilds_and_reports_lag(settings: Settings, tmp_pa
     assert lag.exit_code == 0, lag.output
     [row] = [r for r in orjson.loads(lag.stdout) if r["projection"] == "case_summary"]
     assert (row["projection"], row["state"], row["lag"]) == ("case_summary", "live", 0)
+
+
+class Fragile(Projection):
+    """Counts each case's events, but its first `failures` batches raise (a bug, a bad row)."""
+
+    name = "fragile"
+    version = 1
+    tables = (Table("fragile", {"case_id": Type.TEXT, "events": Type.INT}, key=("case_id",)),)
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def apply(self, event: Event, seq: int, rows: Rows) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise RuntimeError("fragile: failing on purpose")
+        row = rows.get(self.tables[0], event.case_id) or {"case_id": event.case_id, "events": 0}
+        rows.put(self.tables[0], {**row, "events": row["events"] + 1})
+
+
+async def test_projections_read_the_log_together_and_a_failing_one_goes_on_alone(
+    nc: Client, stores: Stores
+) -> None:
+    """All projections run from one feed, starting from different positions; one that raises
+    leaves the group, the others keep up, and it catches up alone once it stops failing."""
+    js, store = nc.jetstream(), stores("together")
+    await append(nc, range(20))
+    ahead = Projector(js, store, SUMMARY)
+    task, stop = await running(ahead)
+    await wait_caught_up(js, store, [SUMMARY], timeout=30)
+    stop.set()
+    await task
+    top = await append(nc, range(20, 40))
+
+    fragile = Fragile(failures=2)
+    service = ProjectorService(js, store, [SUMMARY, fragile])
+    await service.start()
+    try:
+        await wait_caught_up(js, store, [SUMMARY, fragile], timeout=60, at_least=top)
+    finally:
+        await service.stop()
+    assert fragile.failures == 0
+    assert await dump(store) == await expected(nc)
+    counted = (await asyncio.to_thread(store.dump, fragile))["fragile"]
+    by_case = {r["case_id"]: r["events"] for r in await expected(nc)}
+    assert {r["case_id"]: r["events"] for r in counted} == by_case
