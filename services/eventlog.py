@@ -40,6 +40,21 @@ def _batch(batch: str, n: int) -> dict[str, str]:
     return {Header.BATCH_ID: batch, Header.BATCH_SEQUENCE: str(n)}
 
 
+CaseAppend = tuple[str, Sequence[Message], int]
+"""(case ID, its events to append, the sequence its last event must still be at; 0: new)"""
+
+
+def _locked(case_id: str, messages: Sequence[Message], expected_last: int) -> list[Message]:
+    """The case's messages, the first carrying the case's optimistic lock (the server checks it
+    against the log as it stands before that message, earlier messages of a batch included)."""
+    subject, body, headers = messages[0]
+    lock = {
+        Header.EXPECTED_LAST_SUBJECT_SEQ: str(expected_last),
+        Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.case_filter(case_id),
+    }
+    return [(subject, body, {**headers, **lock}), *messages[1:]]
+
+
 class Conflict(Exception):
     """Someone else appended to the case since we last read it: reload and decide again."""
 
@@ -118,25 +133,41 @@ class EventLog:
             expected_last = sequences[-1]
         return sequences
 
+    async def append_cases(self, appends: Sequence[CaseAppend]) -> list[list[int]]:
+        """Several cases' events as one atomic batch (at most `MAX_ATOMIC` in all), each case
+        under its own lock: all are stored or none. Returns each case's sequences; raises
+        `Conflict` if any of the cases moved on meanwhile.
+
+        One batch instead of one per case: the server stores (and with `sync_interval: always`
+        flushes) the whole intake batch in one go, and the intake waits for one answer."""
+        if len(appends) == 1:
+            case_id, messages, expected_last = appends[0]
+            return [await self.append(case_id, messages, expected_last=expected_last)]
+        flat = [m for case_id, msgs, last in appends for m in _locked(case_id, msgs, last)]
+        if len(flat) > MAX_ATOMIC:
+            raise ValueError(f"{len(flat)} events exceed an atomic batch ({MAX_ATOMIC})")
+        first = await self._atomic(flat)
+        out: list[list[int]] = []
+        for _, messages, _ in appends:
+            out.append(list(range(first, first + len(messages))))
+            first += len(messages)
+        return out
+
     async def _append_atomic(
         self, case_id: str, messages: Sequence[Message], expected_last: int
     ) -> int:
+        """One case's atomic batch under its lock; returns its first sequence."""
+        return await self._atomic(_locked(case_id, messages, expected_last))
+
+    async def _atomic(self, messages: Sequence[Message]) -> int:
         """One atomic batch (a batch is stored contiguously); returns its first sequence."""
-        lock = {
-            Header.EXPECTED_LAST_SUBJECT_SEQ: str(expected_last),
-            Header.EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: streams.case_filter(case_id),
-        }
         if len(messages) == 1:
             subject, body, headers = messages[0]
-            last = await self._commit(subject, body, {**headers, **lock})
-            return last
+            return await self._commit(subject, body, headers)
         batch = uuid.uuid4().hex
         async with self._open_batches:
             for n, (subject, body, headers) in enumerate(messages[:-1], start=1):
-                first = lock if n == 1 else {}
-                await self.nc.publish(
-                    subject, body, headers={**headers, **first, **_batch(batch, n)}
-                )
+                await self.nc.publish(subject, body, headers={**headers, **_batch(batch, n)})
             subject, body, headers = messages[-1]
             last = await self._commit(
                 subject, body, {**headers, **_batch(batch, len(messages)), Header.BATCH_COMMIT: "1"}

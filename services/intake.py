@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -41,7 +41,7 @@ from events.outcomes import Outcome, Reason, Rejection
 from events.streams import Header, IntakeAddress
 from services import logs
 from services.config import Settings
-from services.eventlog import Conflict, EventLog, Message
+from services.eventlog import MAX_ATOMIC, Conflict, EventLog, Message
 
 log = logs.get("jiedu.intake")
 
@@ -84,8 +84,60 @@ class Intake:
         for item in items:
             if item.event is not None and item.outcome is None and item.retry_in is None:
                 by_case.setdefault(item.event.case_id, []).append(item)
-        await asyncio.gather(*(self._handle_case(c, its) for c, its in by_case.items()))
+        await self._append_together(by_case)
         await self._settle(items)
+
+    async def _append_together(self, by_case: dict[str, list[Item]]) -> None:
+        """Decide every case of the batch, then append them together: as few atomic batches as
+        fit (each case under its own lock), so the server stores the intake batch in one go. A
+        batch refused because one of its cases moved on meanwhile is decided again case by
+        case."""
+        cases = await asyncio.gather(*(self._current(c, its) for c, its in by_case.items()))
+        decided: list[Decision] = []
+        for (case_id, its), case in zip(by_case.items(), cases, strict=True):
+            base = case.last_sequence if case else 0
+            case, batch = self._decide(case, its)
+            if batch.messages:
+                decided.append(Decision(case_id, its, base, case, batch))
+            else:
+                self._answer_duplicates(its)
+                self._keep(case_id, case)
+        again: list[Decision] = []
+        for group in _packed(decided):
+            try:
+                sequences = await self.log.append_cases(
+                    [(d.case_id, d.batch.messages, d.base) for d in group]
+                )
+            except Conflict:
+                again.extend(group)
+                continue
+            for d, seqs in zip(group, sequences, strict=True):
+                self._accepted(d, seqs)
+        for d in again:  # forget the tentative records: _handle_case reads the case again
+            self.cases.pop(d.case_id, None)
+        await asyncio.gather(*(self._handle_case(d.case_id, d.items) for d in again))
+
+    async def _current(self, case_id: str, items: list[Item]) -> Case | None:
+        """The case as this instance last left it, else as the log has it (None: not opened)."""
+        if case_id in self.cases:
+            return self.cases[case_id]
+        first = items[0].event
+        assert first is not None
+        return None if first.OPENS_CASE else await self._load(case_id)
+
+    def _accepted(self, d: Decision, sequences: list[int]) -> None:
+        assert d.case is not None
+        d.case.confirm(sequences)
+        for item, offset in d.batch.positions:
+            item.outcome = self._outcome("accepted", item, sequences[offset])
+        self._answer_duplicates(d.items)
+        self._keep(d.case_id, d.case)
+
+    def _keep(self, case_id: str, case: Case | None) -> None:
+        self.cases.pop(case_id, None)
+        self.cases[case_id] = case  # most recently used last
+        while len(self.cases) > self.max_cached:
+            self.cases.popitem(last=False)
 
     def _parse(self, msg: Msg) -> Item:
         meta = msg.metadata
@@ -113,9 +165,9 @@ class Intake:
         )
 
     async def _handle_case(self, case_id: str, items: list[Item]) -> None:
-        """Decide one case's messages in order, judge each accepted fact by the rules, then
-        append the facts with their findings as one atomic batch under the case's lock. If the
-        case moved on meanwhile, re-read it and decide again."""
+        """Decide and append one case alone (after a batch it was part of was refused): its
+        facts with their findings as one atomic batch under the case's lock. If the case moved
+        on meanwhile, re-read it and decide again."""
         known = case_id in self.cases
         case = self.cases.pop(case_id, None)
         first = items[0].event
@@ -127,23 +179,16 @@ class Intake:
             case, batch = self._decide(case, items)
             if not batch.messages:
                 self._answer_duplicates(items)
-                break
+                self._keep(case_id, case)
+                return
             try:
                 sequences = await self.log.append(case_id, batch.messages, expected_last=base)
             except Conflict:  # another writer, or the case already exists: re-read it
                 case, known = await self._load(case_id), True
                 continue
-            assert case is not None
-            case.confirm(sequences)
-            for item, offset in batch.positions:
-                item.outcome = self._outcome("accepted", item, sequences[offset])
-            self._answer_duplicates(items)
-            break
-        else:
-            raise RuntimeError(f"case {case_id}: still conflicting after 10 tries")
-        self.cases[case_id] = case
-        while len(self.cases) > self.max_cached:
-            self.cases.popitem(last=False)
+            self._accepted(Decision(case_id, items, base, case, batch), sequences)
+            return
+        raise RuntimeError(f"case {case_id}: still conflicting after 10 tries")
 
     def _answer_duplicates(self, items: list[Item]) -> None:
         for item in items:
@@ -253,6 +298,34 @@ class Intake:
         for i in items:
             if i.outcome is None and i.retry_in is not None:
                 await i.msg.nak(delay=i.retry_in)
+
+
+@dataclass
+class Decision:
+    """One case's part of an intake batch, decided: what to append, and on which base."""
+
+    case_id: str
+    items: list[Item]
+    base: int
+    """The case's last sequence when decided (0: a new case): the lock its append carries."""
+    case: Case | None
+    batch: Batch
+
+
+def _packed(decided: list[Decision]) -> Iterator[list[Decision]]:
+    """Cases grouped in order into atomic batches of at most `MAX_ATOMIC` events; a longer
+    case goes alone (`EventLog.append` splits it)."""
+    group: list[Decision] = []
+    size = 0
+    for d in decided:
+        n = len(d.batch.messages)
+        if group and size + n > MAX_ATOMIC:
+            yield group
+            group, size = [], 0
+        group.append(d)
+        size += n
+    if group:
+        yield group
 
 
 @dataclass

@@ -1,0 +1,62 @@
+"""The JetStream adapter's appends against a real nats-server: several cases in one atomic
+batch, each under its own optimistic lock, all stored or none."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from nats.aio.client import Client
+
+from events import streams
+from logtools import stored
+from services.eventlog import Conflict, EventLog, Message
+
+
+def message(case_id: str, n: int) -> Message:
+    body = orjson.dumps({"case_id": case_id, "n": n})
+    return (streams.event_subject("qfgw", case_id, "ReviewSigned"), body, {})
+
+
+async def test_several_cases_append_as_one_batch_each_under_its_lock(nc: Client) -> None:
+    log = EventLog(nc)
+    [a1] = await log.append("A", [message("A", 1)], expected_last=0)
+    [b1] = await log.append("B", [message("B", 1)], expected_last=0)
+
+    got = await log.append_cases(
+        [
+            ("A", [message("A", 2), message("A", 3)], a1),
+            ("B", [message("B", 2)], b1),
+            ("C", [message("C", 1)], 0),
+        ]
+    )
+
+    assert got == [[3, 4], [5], [6]]
+    bodies = [orjson.loads(m.data) for m in await stored(nc, streams.EVENTS)]
+    assert [(b["case_id"], b["n"]) for b in bodies] == [
+        ("A", 1),
+        ("B", 1),
+        ("A", 2),
+        ("A", 3),
+        ("B", 2),
+        ("C", 1),
+    ]
+
+
+@pytest.mark.parametrize("stale", ["first", "last"])
+async def test_one_stale_case_refuses_the_whole_batch(nc: Client, stale: str) -> None:
+    log = EventLog(nc)
+    [a1] = await log.append("A", [message("A", 1)], expected_last=0)
+    [b1] = await log.append("B", [message("B", 1)], expected_last=0)
+    moved, last = ("A", a1) if stale == "first" else ("B", b1)
+    await log.append(moved, [message(moved, 9)], expected_last=last)  # another writer
+
+    with pytest.raises(Conflict):
+        await log.append_cases(
+            [
+                ("A", [message("A", 2)], a1),
+                ("C", [message("C", 1)], 0),
+                ("B", [message("B", 2), message("B", 3)], b1),
+            ]
+        )
+
+    assert len(await stored(nc, streams.EVENTS)) == 3  # nothing of the refused batch
