@@ -33,9 +33,15 @@ CHECKPOINT_SUBJECTS = "jiedu.checkpoints.>"
 OUTCOMES_BUCKET = "JIEDU_OUTCOMES"
 LEASES_BUCKET = "JIEDU_INTAKE_LEASES"
 
-DEFAULT_PARTITIONS = 8
+DEFAULT_PARTITIONS = 1
 """INTAKE is split by case so that one case is handled by one intake worker at a time, in order.
-Fixed when the stream is created: changing it needs a new INTAKE stream."""
+Fixed when the stream is created: changing it needs a new INTAKE stream.
+
+One by default: one instance then takes everything waiting in one fetch and appends it in as
+few atomic batches as fit, which `jiedu bench` measured as the fastest and the quickest to
+answer on one machine (at 500 events/s, p50 75 ms with one partition against 160 ms with eight);
+further instances stand by and take over its lease. Several partitions (JIEDU_PARTITIONS) let
+several instances work at once, on machines of their own."""
 
 
 def intake_subject(source_department: str, source_system: str, case_id: str) -> str:

@@ -3,8 +3,10 @@ or the intake alone (`jiedu intake`). `jiedu demo` runs the same parts until the
 has settled, then stops.
 
 faststream owns the connection, the lifecycle and the logging; the intake's partition workers
-and the projectors use the broker's JetStream connection, because they fetch by lease and read
-from their own positions rather than through faststream subscriptions.
+use the broker's JetStream connection, because they fetch by lease rather than through
+faststream subscriptions. The projections run in a process of their own (`ProjectorProcess`,
+reading the log from their own positions), so that they and the intake do not share one core
+and one GIL.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from services.config import Settings
 from services.deadlines import DeadlineService, clock_summary
 from services.eventlog import ensure_streams
 from services.intake import IntakeService
-from services.projector import ProjectorService, store_for, wait_caught_up
+from services.projector import ProjectorProcess, store_for, wait_caught_up
 from services.readmodels import ReadStore
 
 log = logs.get("jiedu.app")
@@ -54,7 +56,8 @@ class Parts:
             self.services.append(IntakeService(nc, bootstrap.organs(self.settings), self.settings))
         if self.projections:
             self.store = await asyncio.to_thread(store_for, self.settings)
-            self.services.append(ProjectorService(nc.jetstream(), self.store))
+            url = bootstrap.nats_url(self.settings)
+            self.services.append(ProjectorProcess(self.settings, url))
         private_key, _ = audit.key_paths(self.settings.data_dir)
         if private_key.exists():
             key = audit.load_private_key(private_key)

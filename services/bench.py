@@ -6,7 +6,8 @@ baseline measured in the same run on the same machine.
   plain stream; on the server as deployed (`sync_interval: always`, every write flushed) and
   again with the server's default sync (`ingest_default_sync`), to show what the flush costs;
 - latency: intake publish → visible in the case summary, p50/p99, at a fixed 500 events/s, with
-  the intake and every projection running together as `jiedu up` runs them;
+  the intake and every projection running as `jiedu up` runs them (the projections in a
+  process of their own);
 - rebuild: events per second through the case summary into SQLite (and PostgreSQL when
   `--postgres`/`DATABASE_URL` names one, or the local test database answers), vs a raw ordered
   consumer that only decodes the same stream;
@@ -42,6 +43,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event as ProcessEvent
@@ -65,8 +67,8 @@ from services.config import Settings
 from services.eventlog import ensure_streams
 from services.intake import IntakeService
 from services.natsserver import NatsServer, free_port
-from services.projector import DEFAULT_BATCH, ProjectorService, rebuild
-from services.readmodels import SQLiteStore, open_store, split_schema
+from services.projector import DEFAULT_BATCH, ProjectorProcess, rebuild
+from services.readmodels import Generation, ReadStore, SQLiteStore, open_store, split_schema
 
 Payload = tuple[str, bytes]
 """(intake subject, body)"""
@@ -394,7 +396,8 @@ async def latency(
     sync_always: bool = True,
 ) -> dict[str, Any]:
     """Publish `items` to INTAKE at a fixed `rate` (each send due at start + i/rate, so sleep
-    overshoot does not accumulate) with the intake and every projection running; for each
+    overshoot does not accumulate) with the intake (in this process) and every projection (in
+    a `ProjectorProcess`) running, as `jiedu up` runs them; for each
     accepted event, the time from just before its publish until the case summary's position
     reaches the event's sequence in EVENTS (learned from the outcome the intake announces).
 
@@ -409,14 +412,12 @@ async def latency(
         store_dir = server.dir / "readmodels"
         store = await asyncio.to_thread(open_store, None, store_dir)
         intake = IntakeService(nc, bootstrap.organs(settings), settings)
-        projectors = ProjectorService(js, store, ALL)
+        projectors = ProjectorProcess(replace(settings, data_dir=store_dir), server.url)
         await intake.start()
         await projectors.start()
         watcher: Watcher | None = None
         try:
-            await projectors.ready()
-            live = await asyncio.to_thread(store.live, CaseSummary.name)
-            assert live is not None
+            live = await _live_generation(store, CaseSummary.name)
             watcher = Watcher(store_dir / "readmodels.sqlite3", live.name)
             await watcher.start()
 
@@ -491,6 +492,16 @@ async def latency(
         "cpu": watch.usage(),
         "seconds": round(watch.seconds, 2),
     }
+
+
+async def _live_generation(store: ReadStore, projection: str, timeout: float = 60) -> Generation:
+    """The projection's live generation, once the projector process has made it."""
+    deadline = time.monotonic() + timeout
+    while (live := await asyncio.to_thread(store.live, projection)) is None:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark: no live generation of {projection}")
+        await asyncio.sleep(0.05)
+    return live
 
 
 async def _append_times(js: JetStreamContext, upto: int) -> dict[int, float]:

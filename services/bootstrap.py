@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import signal
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -123,11 +124,17 @@ async def parts(settings: Settings, name: str, *, ensure: bool = True) -> AsyncI
         await nc.drain()
 
 
-async def until_signalled() -> None:
-    """Return on SIGTERM or SIGINT: how a service process waits for its end."""
+async def until_signalled(*, parent: int | None = None) -> None:
+    """Return on SIGTERM or SIGINT: how a service process waits for its end. With `parent`
+    (a process ID), also once that process has gone: a child of `jiedu up` does not outlive
+    it, even if it was killed without a chance to stop its children."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
-    await stopping.wait()
+    while not stopping.is_set():
+        with suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), 1.0)
+        if parent is not None and os.getppid() != parent:
+            return

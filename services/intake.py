@@ -26,6 +26,7 @@ import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -88,10 +89,13 @@ class Intake:
         await self._settle(items)
 
     async def _append_together(self, by_case: dict[str, list[Item]]) -> None:
-        """Decide every case of the batch, then append them together: as few atomic batches as
-        fit (each case under its own lock), so the server stores the intake batch in one go. A
-        batch refused because one of its cases moved on meanwhile is decided again case by
-        case."""
+        """Decide every case of the batch, then append them all at once, each case under its
+        own lock. If every case has one event to append, each is one plain publish (all sent
+        together). If any case needs an atomic batch (a fact and its findings, several facts),
+        all cases go in as few atomic batches as fit: the server holds the stream for several
+        milliseconds to commit any atomic batch, however small, and other appends wait
+        meanwhile, so one batch for all is the cheapest. A case that moved on meanwhile is
+        decided again alone, with the rest of its atomic batch."""
         cases = await asyncio.gather(*(self._current(c, its) for c, its in by_case.items()))
         decided: list[Decision] = []
         for (case_id, its), case in zip(by_case.items(), cases, strict=True):
@@ -102,17 +106,22 @@ class Intake:
             else:
                 self._answer_duplicates(its)
                 self._keep(case_id, case)
+        atomic = any(len(d.batch.messages) > 1 for d in decided)
+        groups = list(_packed(decided)) if atomic else [[d] for d in decided]
         again: list[Decision] = []
-        for group in _packed(decided):
+
+        async def append(group: list[Decision]) -> None:
             try:
                 sequences = await self.log.append_cases(
                     [(d.case_id, d.batch.messages, d.base) for d in group]
                 )
             except Conflict:
                 again.extend(group)
-                continue
+                return
             for d, seqs in zip(group, sequences, strict=True):
                 self._accepted(d, seqs)
+
+        await asyncio.gather(*map(append, groups))
         for d in again:  # forget the tentative records: _handle_case reads the case again
             self.cases.pop(d.case_id, None)
         await asyncio.gather(*(self._handle_case(d.case_id, d.items) for d in again))
@@ -362,8 +371,16 @@ def _event_id_of(body: bytes) -> str | None:
     return None
 
 
+Fetched = tuple[list[Msg], "asyncio.Future[None]"]
+"""One partition's fetched batch, and what its worker waits on until the batch is handled."""
+
+
 class IntakeService:
-    """Leases partitions of INTAKE and runs a worker for each one held."""
+    """Leases partitions of INTAKE and runs a fetching worker for each one held. One handler
+    takes whatever the workers have fetched and handles it as one batch, so that the cases of
+    every partition held share one append (see `Intake._append_together`); each worker waits
+    until its batch is handled before it fetches again, which keeps each partition, and so
+    each case, in order."""
 
     def __init__(self, nc: Client, organs: Organs, settings: Settings) -> None:
         self.nc = nc
@@ -374,10 +391,13 @@ class IntakeService:
         self.revisions: dict[int, int] = {}
         self._leases: KeyValue | None = None
         self._loop: asyncio.Task[None] | None = None
+        self._handler: asyncio.Task[None] | None = None
+        self._fetched: asyncio.Queue[Fetched] = asyncio.Queue()
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         self._leases = await self.nc.jetstream().key_value(streams.LEASES_BUCKET)
+        self._handler = asyncio.create_task(self._handle_fetched(), name="intake-handler")
         await self._tend_leases()
         self._loop = asyncio.create_task(self._lease_loop(), name="intake-leases")
 
@@ -389,6 +409,24 @@ class IntakeService:
         await asyncio.gather(*self.workers.values(), return_exceptions=True)
         for partition in list(self.revisions):
             await self._release(partition)
+        if self._handler is not None:
+            self._handler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._handler
+
+    async def _handle_fetched(self) -> None:
+        while True:
+            jobs = [await self._fetched.get()]
+            while not self._fetched.empty():
+                jobs.append(self._fetched.get_nowait())
+            msgs = [m for batch, _ in jobs for m in batch]
+            try:
+                await self.intake.handle(msgs)
+            except Exception:  # unacknowledged, so redelivered after ack_wait: nothing lost
+                log.exception("batch failed", size=len(msgs))
+            for _, done in jobs:
+                if not done.done():
+                    done.set_result(None)
 
     @property
     def partitions(self) -> list[int]:
@@ -474,17 +512,31 @@ class IntakeService:
         try:
             while partition in self.revisions and not self._stopping.is_set():
                 try:
-                    msgs = await sub.fetch(self.settings.intake_batch, timeout=0.5)
+                    msgs = await _fetch(sub, self.settings.intake_batch)
                 except (NatsTimeout, TimeoutError):
                     continue
-                try:
-                    await self.intake.handle(msgs)
-                except Exception:  # unacknowledged, so redelivered after ack_wait: nothing lost
-                    log.exception("batch failed", partition=partition, size=len(msgs))
+                handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                await self._fetched.put((msgs, handled))
+                await handled
         finally:
             await sub.unsubscribe()
             self.workers.pop(partition, None)
             self.intake.cases.clear()  # another instance may own some of these cases next
+
+
+TOP_UP_S = 0.005
+"""How long a fetch waits for more once there is work: a pull request of nats-py's for N
+messages returns only when it has N or its time is up, so a long wait there would hold the
+first message for the whole of it."""
+
+
+async def _fetch(sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg]:
+    """Wait up to half a second for the first message, then take what else is there."""
+    msgs = await sub.fetch(1, timeout=0.5)
+    if batch > 1:
+        with contextlib.suppress(NatsTimeout, TimeoutError):
+            msgs += await sub.fetch(batch - 1, timeout=TOP_UP_S)
+    return msgs
 
 
 async def _keys(kv: KeyValue) -> list[str]:

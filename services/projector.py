@@ -25,6 +25,8 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -663,15 +665,90 @@ class ProjectorService:
                 delay = min(delay * 2, 30.0)
 
 
-async def serve(settings: Settings, names: Sequence[str] = (), *, batch: int = DEFAULT_BATCH) -> None:
-    """Run the named projections (default: all) until SIGTERM or SIGINT."""
+class ProjectorProcess:
+    """Every projection in a process of its own (`python -m services.projector`), so that the
+    projections and the intake each have a core and a GIL of their own. Restarted with backoff
+    if it dies; stopped gracefully (SIGTERM, finishing the batches in hand) by `stop`; it stops
+    by itself if this process goes away first."""
+
+    def __init__(self, settings: Settings, nats_url: str, *, batch: int = DEFAULT_BATCH) -> None:
+        self.settings = settings
+        self.nats_url = nats_url
+        self.batch = batch
+        self.process: asyncio.subprocess.Process | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def _environment(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "NATS_URL": self.nats_url,
+            "JIEDU_DATA_DIR": str(self.settings.data_dir),
+            "JIEDU_LOG_LEVEL": self.settings.log_level,
+        }
+        env.pop("DATABASE_URL", None)
+        if self.settings.database_url:
+            env["DATABASE_URL"] = self.settings.database_url
+        return env
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.projector", "--batch", str(self.batch),
+            "--parent", str(os.getpid()), env=self._environment(),
+        )
+
+    async def start(self) -> None:
+        self._stopping.clear()
+        self.process = await self._spawn()
+        self._task = asyncio.create_task(self._supervise(), name="projector-process")
+
+    async def _supervise(self) -> None:
+        delay = 0.5
+        while True:
+            assert self.process is not None
+            code = await self.process.wait()
+            if self._stopping.is_set():
+                return
+            log.error("projector process exited, restarting", exit_code=code, delay_s=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            if self._stopping.is_set():
+                return
+            delay = min(delay * 2, 30.0)
+            self.process = await self._spawn()
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        process = self.process
+        if process is not None and process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
+                log.error("projector process did not stop in time: killed")
+                process.kill()
+                await process.wait()
+        if self._task is not None:
+            await self._task
+
+
+async def serve(
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    batch: int = DEFAULT_BATCH,
+    parent: int | None = None,
+) -> None:
+    """Run the named projections (default: all) until SIGTERM or SIGINT (or until the process
+    `parent` has gone)."""
     chosen = [by_name(n) for n in names] or list(ALL)
     store = await asyncio.to_thread(store_for, settings)
     try:
         async with bootstrap.parts(settings, "jiedu-projector", ensure=False) as parts:
             service = ProjectorService(parts.nc.jetstream(), store, chosen, batch=batch)
             await service.start()
-            await bootstrap.until_signalled()
+            await bootstrap.until_signalled(parent=parent)
             await service.stop()
     finally:
         await asyncio.to_thread(store.close)
@@ -682,11 +759,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("projection", nargs="*", help="projections to run (default: all)")
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
+    parser.add_argument(
+        "--parent", type=int, default=None, help="stop once the process with this ID has gone"
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env(data_dir=args.data_dir)
     logs.configure(settings.log_level)
     bootstrap.tune_gc()
-    asyncio.run(serve(settings, args.projection, batch=args.batch))
+    asyncio.run(serve(settings, args.projection, batch=args.batch, parent=args.parent))
 
 
 if __name__ == "__main__":
