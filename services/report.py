@@ -614,8 +614,21 @@ def cjk_font() -> str | None:
     ``fonts-noto-cjk``), or None."""
     from matplotlib import font_manager
 
-    known = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FAMILIES if name in known), None)
+    def first() -> str | None:
+        known = {f.name for f in font_manager.fontManager.ttflist}
+        return next((name for name in CJK_FAMILIES if name in known), None)
+
+    if (found := first()) is None:
+        # matplotlib's font cache (per user, shared by every venv) may predate a font
+        # installed since: add the system's CJK files to it once.
+        for path in font_manager.findSystemFonts():
+            if "cjk" in Path(path).name.lower():
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        found = first()
+    return found
 
 
 def _pyplot() -> Any:
