@@ -84,7 +84,12 @@ async def ensure_streams(
         streams.checkpoints_stream(),
     ):
         try:
-            await js.stream_info(config.name or "")
+            info = await js.stream_info(config.name or "")
+            if config.name == streams.INTAKE and info.config.subject_transform != config.subject_transform:
+                raise LogError(
+                    f"INTAKE was created with other partitions ({info.config.subject_transform}) "
+                    f"than the {partitions} asked for: set JIEDU_PARTITIONS to its count"
+                )
         except NotFoundError:
             try:
                 await js.add_stream(config)

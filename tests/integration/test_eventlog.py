@@ -9,7 +9,7 @@ from nats.aio.client import Client
 
 from events import streams
 from logtools import stored
-from services.eventlog import Conflict, EventLog, Message
+from services.eventlog import Conflict, EventLog, LogError, Message, ensure_streams
 
 
 def message(case_id: str, n: int) -> Message:
@@ -60,3 +60,11 @@ async def test_one_stale_case_refuses_the_whole_batch(nc: Client, stale: str) ->
         )
 
     assert len(await stored(nc, streams.EVENTS)) == 3  # nothing of the refused batch
+
+
+async def test_intake_partitions_other_than_the_stream_has_are_refused(nc: Client) -> None:
+    """INTAKE's partitions are fixed when it is created (by the `nc` fixture, with four): an
+    instance configured otherwise would leave some partitions unread, so it must not start."""
+    with pytest.raises(LogError, match="JIEDU_PARTITIONS"):
+        await ensure_streams(nc.jetstream(), partitions=1)
+    await ensure_streams(nc.jetstream(), partitions=4)  # the stream's own count: fine
