@@ -122,14 +122,14 @@ class Intake:
                 self._accepted(d, seqs)
 
         await asyncio.gather(*map(append, groups))
-        for d in again:  # forget the tentative records: _handle_case reads the case again
-            self.cases.pop(d.case_id, None)
         await asyncio.gather(*(self._handle_case(d.case_id, d.items) for d in again))
 
     async def _current(self, case_id: str, items: list[Item]) -> Case | None:
-        """The case as this instance last left it, else as the log has it (None: not opened)."""
+        """The case as this instance last left it, else as the log has it (None: not opened).
+        Taken out of the cache: deciding records tentatively on it, so it goes back (`_keep`)
+        only once its append succeeded, and a failed one leaves it to be read again."""
         if case_id in self.cases:
-            return self.cases[case_id]
+            return self.cases.pop(case_id)
         first = items[0].event
         assert first is not None
         return None if first.OPENS_CASE else await self._load(case_id)
@@ -177,13 +177,8 @@ class Intake:
         """Decide and append one case alone (after a batch it was part of was refused): its
         facts with their findings as one atomic batch under the case's lock. If the case moved
         on meanwhile, re-read it and decide again."""
-        known = case_id in self.cases
-        case = self.cases.pop(case_id, None)
-        first = items[0].event
-        assert first is not None
+        case = await self._current(case_id, items)
         for _ in range(10):
-            if not known and not first.OPENS_CASE:
-                case, known = await self._load(case_id), True
             base = case.last_sequence if case else 0
             case, batch = self._decide(case, items)
             if not batch.messages:
@@ -193,7 +188,7 @@ class Intake:
             try:
                 sequences = await self.log.append(case_id, batch.messages, expected_last=base)
             except Conflict:  # another writer, or the case already exists: re-read it
-                case, known = await self._load(case_id), True
+                case = await self._load(case_id)
                 continue
             self._accepted(Decision(case_id, items, base, case, batch), sequences)
             return

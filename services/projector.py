@@ -246,16 +246,23 @@ class Batch:
         self.stored = [stored_of(m) for m in msgs]
         self._events: list[Event | None] = [None] * len(self.stored)
 
+    def first_after(self, position: int) -> int | None:
+        """The sequence of the first message past `position`; None if none is."""
+        i = self._index_after(position)
+        return self.stored[i].seq if i < len(self.stored) else None
+
     def after(self, position: int) -> list[tuple[Stored, Event]]:
         """The messages past `position`, with their events."""
-        start = bisect.bisect_right(self.stored, position, key=lambda s: s.seq)
         out = []
-        for i in range(start, len(self.stored)):
+        for i in range(self._index_after(position), len(self.stored)):
             event = self._events[i]
             if event is None:
                 event = self._events[i] = loads(self.stored[i].data)
             out.append((self.stored[i], event))
         return out
+
+    def _index_after(self, position: int) -> int:
+        return bisect.bisect_right(self.stored, position, key=lambda s: s.seq)
 
 
 def commit_batch(
@@ -283,9 +290,9 @@ def commit_batch(
             if current is None or current.state == RETIRED:
                 return Result(Step.SUPERSEDED)
         position = tx.position(gen.name, lock=True)
-        if not batch.stored or batch.stored[-1].seq <= position:
+        first = batch.first_after(position)
+        if first is None:
             return Result(Step.SKIPPED, position)
-        first = next(s.seq for s in batch.stored if s.seq > position)
         if first > position + 1 and feed_start > position + 1:
             return Result(Step.RESTART, position)  # events in between never reached this feed
         todo = batch.after(position)

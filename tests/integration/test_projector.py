@@ -193,6 +193,14 @@ async def running(projector: Projector) -> tuple[asyncio.Task[None], asyncio.Eve
     return task, stop
 
 
+async def caught_up_then_stopped(projector: Projector) -> None:
+    """Run the projector until it has reached the log head, then stop it."""
+    task, stop = await running(projector)
+    await wait_caught_up(projector.js, projector.store, [projector.projection], timeout=30)
+    stop.set()
+    await task
+
+
 # ── tests ────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -340,11 +348,7 @@ async def test_a_new_projection_version_is_rebuilt_while_the_old_one_serves(
 ) -> None:
     js, store = nc.jetstream(), stores("version")
     await append(nc, range(30))
-    old = Projector(js, store, SUMMARY)
-    task, stop = await running(old)
-    await wait_caught_up(js, store, [SUMMARY], timeout=30)
-    stop.set()
-    await task
+    await caught_up_then_stopped(Projector(js, store, SUMMARY))
 
     new = Projector(js, store, CaseSummaryV2())
     task, stop = await running(new)
@@ -480,11 +484,7 @@ async def test_projections_read_the_log_together_and_a_failing_one_goes_on_alone
     leaves the group, the others keep up, and it catches up alone once it stops failing."""
     js, store = nc.jetstream(), stores("together")
     await append(nc, range(20))
-    ahead = Projector(js, store, SUMMARY)
-    task, stop = await running(ahead)
-    await wait_caught_up(js, store, [SUMMARY], timeout=30)
-    stop.set()
-    await task
+    await caught_up_then_stopped(Projector(js, store, SUMMARY))  # ahead of the fragile one
     top = await append(nc, range(20, 40))
 
     fragile = Fragile(failures=2)
