@@ -22,13 +22,15 @@ from nats.aio.client import Client
 
 from events import streams
 from projections.case_summary import CASES, CaseSummary
-from services import audit, bootstrap, demo, logs
-from services.config import Settings
+from services import audit, bootstrap
+from services.adapters import logs
+from services.adapters.config import Settings
+from services.adapters.eventlog import ensure_streams
+from services.adapters.readmodels import ReadStore
 from services.deadlines import DeadlineService, clock_summary
-from services.eventlog import ensure_streams
 from services.intake import IntakeService
 from services.projector import ProjectorProcess, store_for, wait_caught_up
-from services.readmodels import ReadStore
+from services.tools import demo
 
 log = logs.get("jiedu.app")
 

@@ -60,9 +60,9 @@ from events.codec import loads
 from projections import ALL
 from projections.audit import TRAIL, AuditTrail, row_of
 from projections.base import Projection, Row, Stored
-from services import logs
+from services.adapters import logs
+from services.adapters.readmodels import SQLITE_FILE, ReadStore, SQLiteStore
 from services.projector import Feed, UnitOfWork, head, stored_of
-from services.readmodels import SQLITE_FILE, ReadStore, SQLiteStore
 
 log = logs.get("jiedu.audit")
 

@@ -19,9 +19,9 @@ import nats
 from nats.aio.client import Client
 
 from events.organs import Organs, load_organs
-from services.config import Settings
-from services.eventlog import EventLog, ensure_streams
-from services.natsserver import NatsServer
+from services.adapters.config import Settings
+from services.adapters.eventlog import EventLog, ensure_streams
+from services.adapters.natsserver import NatsServer
 
 URL_FILE = "nats.url"
 

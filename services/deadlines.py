@@ -61,11 +61,12 @@ from projections.deadlines import (
     clock_from_row,
     default_calendar,
 )
-from services import bootstrap, logs
-from services.config import Settings
-from services.eventlog import Conflict, EventLog, Message
+from services import bootstrap
+from services.adapters import logs
+from services.adapters.config import Settings
+from services.adapters.eventlog import Conflict, EventLog, Message
+from services.adapters.readmodels import ReadStore
 from services.projector import ProjectorService, head, store_for, wait_caught_up
-from services.readmodels import ReadStore
 
 log = logs.get("jiedu.deadlines")
 

@@ -40,9 +40,9 @@ from events.envelope import Envelope
 from events.organs import Organs
 from events.outcomes import Outcome, Reason, Rejection
 from events.streams import Header, IntakeAddress
-from services import logs
-from services.config import Settings
-from services.eventlog import MAX_ATOMIC, Conflict, EventLog, Message
+from services.adapters import logs
+from services.adapters.config import Settings
+from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message
 
 log = logs.get("jiedu.intake")
 

@@ -45,9 +45,10 @@ from events.catalogue import Event
 from events.codec import loads
 from projections import ALL, by_name
 from projections.base import Key, Projection, Row, Stored, Table, copy_row
-from services import bootstrap, logs
-from services.config import Settings
-from services.readmodels import (
+from services import bootstrap
+from services.adapters import logs
+from services.adapters.config import Settings
+from services.adapters.readmodels import (
     LIVE_STATE,
     RETIRED,
     Generation,
@@ -73,7 +74,7 @@ class Stopped(Exception):
 
 
 def store_for(settings: Settings) -> ReadStore:
-    """The read-model store the settings name (see `services.readmodels.open_store`)."""
+    """The read-model store the settings name (see `services.adapters.readmodels.open_store`)."""
     return open_store(settings.database_url, settings.data_dir)
 
 

@@ -220,7 +220,7 @@ class Inputs:
 
 
 def load_inputs(store: Any) -> Inputs:
-    """Read the rows the report needs from a `services.readmodels.ReadStore` (synchronous)."""
+    """Read the rows the report needs from a `services.adapters.readmodels.ReadStore` (synchronous)."""
     stats, deadlines, findings = Statistics(), Deadlines(), Findings()
     logs = store.select(stats, LOG, {"name": LOG_KEY})
     positions: dict[str, int] = {}

@@ -12,9 +12,9 @@ from nats.aio.client import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services.config import Settings
-from services.eventlog import ensure_streams
-from services.natsserver import NatsServer, free_port
+from services.adapters.config import Settings
+from services.adapters.eventlog import ensure_streams
+from services.adapters.natsserver import NatsServer, free_port
 
 PARTITIONS = 4
 

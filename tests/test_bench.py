@@ -17,7 +17,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from services.cli_bench import register
+from services.cli.bench import register
 
 PG_URL = os.environ.get("JIEDU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 N = 2000

@@ -1,4 +1,4 @@
-"""Tests of the demo quarter (services/demo.py): deterministic, valid, authorised, accepted by the
+"""Tests of the demo quarter (services/tools/demo.py): deterministic, valid, authorised, accepted by the
 case aggregate in the order sources publish, covering every path of RULES.md, and plausible for a
 real district when the rules engine judges it (most cases comply; every rule still shows)."""
 
@@ -37,8 +37,8 @@ from events.codec import decode
 from events.organs import load_organs
 from events.outcomes import Rejection
 from events.streams import IntakeAddress
-from services.demo import Message, generate
 from services.intake import WAITS_FOR_PREREQUISITE
+from services.tools.demo import Message, generate
 
 CALENDAR = WorkingDayCalendar.load(None)
 PATIENCE = 5

@@ -19,8 +19,8 @@ from events.catalogue import EVENT_ADAPTER, Event
 from projections.base import Row
 from projections.statistics import CASES, FACTS, LOG, Statistics
 from services import report
-from services.bench import report_inputs
 from services.report import DISTRICT, Inputs, Quarter, Trace, build, compute, periods, score
+from services.tools.bench import report_inputs
 
 
 def sh(text: str) -> datetime:

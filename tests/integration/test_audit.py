@@ -20,10 +20,12 @@ from domain import chain
 from domain.calendar import SHANGHAI
 from logtools import drained, rejected
 from projections.base import Stored
-from services import audit, cli_audit, demo
+from services import audit
+from services.adapters.config import Settings
+from services.adapters.readmodels import SQLITE_FILE, SQLiteStore
 from services.app import load_demo
-from services.config import Settings
-from services.readmodels import SQLITE_FILE, SQLiteStore
+from services.cli import audit as cli_audit
+from services.tools import demo
 
 MID_QUARTER = datetime(2026, 8, 15, tzinfo=SHANGHAI)
 
@@ -216,8 +218,8 @@ async def test_the_live_audit_trail_kept_by_the_projector_verifies(
     """The runner hands the audit trail each message as stored, so the rows `jiedu up` keeps
     carry the chain links and stored times that `jiedu audit verify` checks."""
     from projections.audit import AuditTrail
+    from services.adapters.readmodels import open_store
     from services.projector import ProjectorService, wait_caught_up
-    from services.readmodels import open_store
 
     await load_demo(nc, "2026Q3")
     await drained(nc, timeout=180)

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 import factories as f
-from services.config import Settings
+from services.adapters.config import Settings
 
 
 @pytest.fixture

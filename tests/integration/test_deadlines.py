@@ -46,11 +46,11 @@ from events.codec import encode, loads
 from logtools import drained, events, publish, rejected
 from projections.case_summary import CaseSummary
 from projections.deadlines import CLOCKS, Deadlines
-from services.cli_deadlines import register
+from services.adapters.natsserver import NatsServer
+from services.adapters.readmodels import ReadStore, open_store
+from services.cli.deadlines import register
 from services.deadlines import DeadlineService, FakeClock, clock_summary
-from services.natsserver import NatsServer
 from services.projector import ProjectorService, rebuild
-from services.readmodels import ReadStore, open_store
 
 PACKAGE = WorkingDayCalendar.load(None)
 PG_URL = os.environ.get("JIEDU_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")

@@ -11,9 +11,9 @@ from nats.aio.client import Client
 from logtools import drained, rejected
 from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections import ALL
+from services.adapters.readmodels import open_store
 from services.app import load_demo
 from services.projector import rebuild
-from services.readmodels import open_store
 
 
 async def test_the_demo_quarter_reads_the_same_on_sqlite_and_postgresql(

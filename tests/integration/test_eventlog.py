@@ -9,7 +9,7 @@ from nats.aio.client import Client
 
 from events import streams
 from logtools import stored
-from services.eventlog import Conflict, EventLog, LogError, Message, ensure_streams
+from services.adapters.eventlog import Conflict, EventLog, LogError, Message, ensure_streams
 
 
 def message(case_id: str, n: int) -> Message:

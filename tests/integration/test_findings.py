@@ -25,9 +25,9 @@ from logtools import drained, events, publish
 from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections.base import Row
 from projections.findings import FINDINGS, Findings
-from services.cli_read import register
+from services.adapters.readmodels import ReadStore, open_store
+from services.cli.read import register
 from services.projector import Feed, Projector, head, wait_caught_up
-from services.readmodels import ReadStore, open_store
 
 FINDINGS_PROJECTION = Findings()
 

@@ -7,7 +7,7 @@ from nats.aio.client import Client
 
 import factories as f
 from logtools import answer_to, drained, events, facts, publish, rejected
-from services.eventlog import EventLog
+from services.adapters.eventlog import EventLog
 
 
 async def test_a_draft_opens_its_case_and_later_events_follow(nc: Client, intake: object) -> None:

@@ -18,8 +18,8 @@ from nats.aio.client import Client
 import factories as f
 from events import streams
 from logtools import drained, facts, rejected
+from services.adapters.config import Settings
 from services.bootstrap import organs
-from services.config import Settings
 from services.intake import IntakeService
 
 
@@ -205,7 +205,7 @@ async def test_a_case_with_more_events_than_one_atomic_batch_holds_is_appended_w
     nc: Client,
 ) -> None:
     """JetStream takes at most 1,000 messages in one atomic batch; longer runs are chained."""
-    from services.eventlog import MAX_ATOMIC, EventLog
+    from services.adapters.eventlog import MAX_ATOMIC, EventLog
 
     story = _case_story("LONG-1", "drc", 2 * MAX_ATOMIC + 10)
     messages = [(streams.event_subject("drc", "LONG-1", e["type"]), orjson.dumps(e), {})

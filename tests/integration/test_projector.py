@@ -31,9 +31,10 @@ from logtools import drained, publish
 from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections.base import MemoryRows, Projection, Row, Rows, Table, Type
 from projections.case_summary import CASES, CaseSummary
-from services.cli_read import register
-from services.config import Settings
-from services.eventlog import EventLog, ensure_streams
+from services.adapters.config import Settings
+from services.adapters.eventlog import EventLog, ensure_streams
+from services.adapters.readmodels import ReadStore, open_store
+from services.cli.read import register
 from services.projector import (
     Feed,
     Projector,
@@ -46,7 +47,6 @@ from services.projector import (
     rebuild,
     wait_caught_up,
 )
-from services.readmodels import ReadStore, open_store
 
 ROOT = Path(__file__).resolve().parents[2]
 SUMMARY = CaseSummary()

@@ -28,11 +28,12 @@ from logtools import drained, publish, rejected
 from projections.deadlines import Deadlines
 from projections.findings import Findings
 from projections.statistics import Statistics
-from services import audit, cli_report, report
-from services.config import Settings
+from services import audit, report
+from services.adapters.config import Settings
+from services.adapters.readmodels import ReadStore, open_store
+from services.cli import report as cli_report
 from services.deadlines import DeadlineService, FakeClock
 from services.projector import ProjectorService, wait_caught_up
-from services.readmodels import ReadStore, open_store
 from services.report import DISTRICT, Quarter
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 """`jiedu report quarterly 2026Q3 --out DIR`: the quarterly inspection report (SUP-1, SUP-2).
 
-`register(app)` adds the `report` command group to the `jiedu` typer app (services/cli.py).
+`register(app)` adds the `report` command group to the `jiedu` typer app (`services.cli`).
 The report reads the read models (SQLite under the data dir, or DATABASE_URL). The statistics
 read model (`projections.statistics`) is kept by the projector once it is registered in
 `projections.ALL`; until then, or whenever it is missing or behind the other read models, this
@@ -23,9 +23,9 @@ from projections.deadlines import Deadlines
 from projections.findings import Findings
 from projections.statistics import Statistics
 from services import audit, bootstrap, report
-from services.config import Settings
+from services.adapters.config import Settings
+from services.adapters.readmodels import ReadStore
 from services.projector import rebuild, store_for
-from services.readmodels import ReadStore
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")

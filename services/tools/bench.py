@@ -13,7 +13,7 @@ baseline measured in the same run on the same machine.
   consumer that only decodes the same stream;
 - peak memory (RSS) of the rebuild, measured in a child process of its own.
 
-The payloads are demo quarters (`services.demo`), copied under fresh case and event IDs until
+The payloads are demo quarters (`services.tools.demo`), copied under fresh case and event IDs until
 there are N, each copy in occurred-at order. Each part runs on its own nats-server with a fresh
 store. The rebuild's log is filled by direct appends of the same N events to EVENTS (facts only:
 no findings, which only the intake derives), which is quick even for a million events; the
@@ -62,13 +62,21 @@ from events import streams
 from projections import ALL
 from projections.base import Row
 from projections.case_summary import CASES, CaseSummary
-from services import bootstrap, demo, logs, natsserver, report
-from services.config import Settings
-from services.eventlog import ensure_streams
+from services import bootstrap, report
+from services.adapters import logs, natsserver
+from services.adapters.config import Settings
+from services.adapters.eventlog import ensure_streams
+from services.adapters.natsserver import NatsServer, free_port
+from services.adapters.readmodels import (
+    Generation,
+    ReadStore,
+    SQLiteStore,
+    open_store,
+    split_schema,
+)
 from services.intake import IntakeService
-from services.natsserver import NatsServer, free_port
 from services.projector import DEFAULT_BATCH, ProjectorProcess, rebuild
-from services.readmodels import Generation, ReadStore, SQLiteStore, open_store, split_schema
+from services.tools import demo
 
 Payload = tuple[str, bytes]
 """(intake subject, body)"""

@@ -1,7 +1,7 @@
 """`jiedu cases`, `jiedu findings`, `jiedu rebuild`, `jiedu lag`: reading the read models and
 looking after them.
 
-`register(app)` adds the commands to the `jiedu` typer app (services/cli.py). `cases` and
+`register(app)` adds the commands to the `jiedu` typer app (`services.cli`). `cases` and
 `findings` read only the store (SQLite under the data dir, or DATABASE_URL); `rebuild` and `lag`
 also need the NATS server that holds the log.
 """
@@ -41,7 +41,7 @@ from projections.case_summary import CASES, STATUSES, CaseSummary
 from projections.findings import FINDINGS, SEVERITIES, Findings, tally
 from projections.findings import STATUSES as FINDING_STATUSES
 from services import bootstrap
-from services.config import Settings
+from services.adapters.config import Settings
 from services.projector import DEFAULT_BATCH, Lag, head, lags, rebuild, store_for
 
 DataDir = Annotated[

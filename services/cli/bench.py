@@ -1,6 +1,6 @@
-"""`jiedu bench`: the benchmark (services/bench.py) from the command line.
+"""`jiedu bench`: the benchmark (`services/tools/bench.py`) from the command line.
 
-`register(app)` adds the command to the `jiedu` typer app (services/cli.py). It starts its own
+`register(app)` adds the command to the `jiedu` typer app (`services.cli`). It starts its own
 nats-servers (never the one `jiedu up` runs), prints a table and, with `--json FILE`, writes
 every figure to FILE.
 """
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from services import bench
+from services.tools import bench
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,6 @@
 """`jiedu calendar due|show|check` and `jiedu deadlines`: the working-day calendar and the clocks.
 
-`register(app)` adds them to the `jiedu` typer app (services/cli.py). The calendar commands need
+`register(app)` adds them to the `jiedu` typer app (`services.cli`). The calendar commands need
 no server: they read the `chinesecalendar` package and the operator's calendar files
 (`--calendar-dir`, default `$JIEDU_CALENDAR_DIR`; see deploy/calendar/README.md). `deadlines`
 reads the deadline service's read model (SQLite under the data dir, or DATABASE_URL).
@@ -30,7 +30,7 @@ from domain.calendar import (
 from domain.clocks import MET, Status
 from projections.base import Row
 from projections.deadlines import CALENDAR_DIR_ENV, CLOCKS, STATUSES, Deadlines
-from services.config import Settings
+from services.adapters.config import Settings
 from services.projector import store_for
 
 CalendarDir = Annotated[

@@ -15,9 +15,11 @@ from faststream import FastStream
 
 from events import streams
 from events.outcomes import Outcome
-from services import bootstrap, cli_audit, cli_bench, cli_deadlines, cli_read, cli_report, logs
+from services import bootstrap
+from services.adapters import logs
+from services.adapters.config import Settings
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
-from services.config import Settings
+from services.cli import audit, bench, deadlines, read, report
 
 app = typer.Typer(
     add_completion=False,
@@ -211,11 +213,11 @@ async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
         await nc.close()
 
 
-cli_read.register(app)
-cli_deadlines.register(app)
-cli_audit.register(app)
-cli_report.register(app)
-cli_bench.register(app)
+read.register(app)
+deadlines.register(app)
+audit.register(app)
+report.register(app)
+bench.register(app)
 
 
 def main() -> None:
@@ -223,6 +225,3 @@ def main() -> None:
     bootstrap.tune_gc()
     app()
 
-
-if __name__ == "__main__":
-    main()

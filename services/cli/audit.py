@@ -1,7 +1,7 @@
 """`jiedu keys init`, `jiedu audit show|verify|checkpoint|export` and `jiedu replay`: the
 auditors' commands (审计).
 
-`register(app)` adds them to the `jiedu` typer app (services/cli.py). `keys init` needs nothing
+`register(app)` adds them to the `jiedu` typer app (`services.cli`). `keys init` needs nothing
 but a directory. `audit show` and `audit export` read the audit trail read model (SQLite under
 the data dir, or DATABASE_URL). `audit verify`, `audit checkpoint` and `replay` also read the log,
 from the NATS server that serves the data dir (started for the command if none runs).
@@ -26,7 +26,7 @@ from rich.table import Table as RichTable
 from domain.calendar import SHANGHAI
 from domain.chain import Checkpoint, key_id
 from services import audit, bootstrap
-from services.config import Settings
+from services.adapters.config import Settings
 from services.projector import store_for
 
 DataDir = Annotated[
