@@ -25,7 +25,7 @@ def asyncapi() -> dict[str, object]:
     broker = NatsBroker("nats://127.0.0.1:4333", description="Jiedu's own nats-server 2.15")
 
     @broker.subscriber(
-        streams.intake_subject("{source_department}", "{source_system}", "{case_id}"),
+        streams.INTAKE_SUBJECT,
         stream=JStream(streams.INTAKE, declare=False),
         title="intake",
         description="Upstream OA systems and the cyberspace office's monitor publish events "
@@ -36,21 +36,21 @@ def asyncapi() -> dict[str, object]:
         """Decode, validate, authorise, apply to the case, append under the case's lock."""
 
     broker.publisher(
-        streams.event_subject("{department}", "{case_id}", "{type}"),
+        streams.EVENT_SUBJECT,
         title="events",
         description="The immutable log (stream EVENTS): accepted facts and the findings and "
         "deadline events derived from them. Never deleted nor purged.",
         schema=Event,
     )
     broker.publisher(
-        streams.rejected_subject("{reason}", "{intake_sequence}"),
+        streams.REJECTED_SUBJECT,
         title="rejected",
         description="Refused messages (stream REJECTED): the raw bytes as received, with "
         "headers Jiedu-Reason, Jiedu-Detail, Jiedu-Intake-Subject, Jiedu-Intake-Sequence.",
         schema=bytes,
     )
     broker.publisher(
-        streams.outcomes_subject("{source_department}", "{source_system}"),
+        streams.OUTCOMES_SUBJECT,
         title="outcomes",
         description="What became of a source's intake messages: a JSON array of outcomes per "
         "intake batch (core NATS); also kept by event ID in the key-value bucket "

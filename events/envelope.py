@@ -11,9 +11,12 @@ from typing import Annotated, ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
+from events.streams import CASE_TOKEN, NAME_TOKEN
+
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
-CaseId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
-Token = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+CaseId = Annotated[str, StringConstraints(pattern=CASE_TOKEN)]
+"""A case ID, one token of the case's subjects (`events.streams`)."""
+Token = Annotated[str, StringConstraints(pattern=NAME_TOKEN)]
 """A lower-case subject token: department codes and source-system names."""
 
 

@@ -13,6 +13,7 @@ department, and so that one case's history is one wildcard away:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from nats.js.api import (
@@ -44,8 +45,62 @@ further instances stand by and take over its lease. Several partitions (JIEDU_PA
 several instances work at once, on machines of their own."""
 
 
+# ── subject tokens ───────────────────────────────────────────────────────────────────────────
+# A value that goes into a subject is one token of it: a dot would add a token, a space is not
+# allowed, and `*` or `>` would be a wildcard (JetStream stores a literal one, but INTAKE's
+# partition transform cannot map it, so the message would sit in INTAKE undecided). The event
+# envelope's field types use the same patterns, so what validates as an event fits a subject.
+
+NAME_TOKEN = r"^[a-z][a-z0-9_-]{0,63}$"
+"""A department code or a source system's name: lower case, e.g. `drc`, `oa`."""
+CASE_TOKEN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$"
+"""A case ID: letters, digits, `_` and `-`, e.g. `DRC-2026-017`."""
+TYPE_TOKEN = r"^[A-Z][A-Za-z]{0,63}$"
+"""An event type's name, e.g. `PolicyIssued`."""
+
+_NAME, _CASE, _TYPE = re.compile(NAME_TOKEN), re.compile(CASE_TOKEN), re.compile(TYPE_TOKEN)
+
+
+class SubjectTokenError(ValueError):
+    """A value that cannot be one token of a Jiedu subject."""
+
+
+def _token(what: str, value: str, pattern: re.Pattern[str]) -> str:
+    if pattern.fullmatch(value) is None:
+        raise SubjectTokenError(
+            f"{what} {value!r} cannot be a subject token: it must match {pattern.pattern}"
+        )
+    return value
+
+
+def name_token(what: str, value: str) -> str:
+    """`value` if it is a department code or system name fit for a subject; else raise."""
+    return _token(what, value, _NAME)
+
+
+def case_token(value: str) -> str:
+    """`value` if it is a case ID fit for a subject; else raise `SubjectTokenError`."""
+    return _token("case", value, _CASE)
+
+
+# ── subjects ─────────────────────────────────────────────────────────────────────────────────
+# Each pattern once, with its placeholders named as the AsyncAPI document shows them.
+
+INTAKE_SUBJECT = "jiedu.intake.{source_department}.{source_system}.{case_id}"
+EVENT_SUBJECT = "jiedu.events.{department}.{case_id}.{type}"
+REJECTED_SUBJECT = "jiedu.rejected.{reason}.{intake_sequence}"
+OUTCOMES_SUBJECT = "jiedu.outcomes.{source_department}.{source_system}"
+ALL_OUTCOMES = "jiedu.outcomes.*.*"
+
+
 def intake_subject(source_department: str, source_system: str, case_id: str) -> str:
-    return f"jiedu.intake.{source_department}.{source_system}.{case_id}"
+    """Where a source publishes an event of `case_id`; raises `SubjectTokenError` for a value
+    that is not one subject token."""
+    return INTAKE_SUBJECT.format(
+        source_department=name_token("department", source_department),
+        source_system=name_token("source system", source_system),
+        case_id=case_token(case_id),
+    )
 
 
 def intake_partition_filter(partition: int) -> str:
@@ -68,23 +123,26 @@ class IntakeAddress:
 
 
 def event_subject(department: str, case_id: str, event_type: str) -> str:
-    return f"jiedu.events.{department}.{case_id}.{event_type}"
+    return EVENT_SUBJECT.format(
+        department=name_token("department", department), case_id=case_token(case_id),
+        type=_token("event type", event_type, _TYPE),
+    )
 
 
 def case_filter(case_id: str) -> str:
     """All events of one case, whatever its department: the span of the case's optimistic lock."""
-    return f"jiedu.events.*.{case_id}.>"
+    return f"jiedu.events.*.{case_token(case_id)}.>"
 
 
 def department_filter(department: str) -> str:
-    return f"jiedu.events.{department}.>"
+    return f"jiedu.events.{name_token('department', department)}.>"
 
 
 ALL_EVENTS = "jiedu.events.>"
 
 
-def rejected_subject(reason: str, intake_sequence: int | str) -> str:
-    return f"jiedu.rejected.{reason}.{intake_sequence}"
+def rejected_subject(reason: str, intake_sequence: int) -> str:
+    return REJECTED_SUBJECT.format(reason=reason, intake_sequence=intake_sequence)
 
 
 def rejected_filter(intake_sequence: int) -> str:
@@ -93,7 +151,9 @@ def rejected_filter(intake_sequence: int) -> str:
 
 
 def outcomes_subject(source_department: str, source_system: str) -> str:
-    return f"jiedu.outcomes.{source_department}.{source_system}"
+    """Where the intake answers the source a message came from. Not checked: the intake
+    answers every stored intake subject, and whatever NATS stored is a subject already."""
+    return OUTCOMES_SUBJECT.format(source_department=source_department, source_system=source_system)
 
 
 def intake_consumer(partition: int) -> str:

@@ -412,8 +412,9 @@ By = Literal["recorded", "occurred"]
 
 
 def parse_as_of(text: str) -> int | datetime:
-    """A sequence (digits) or an ISO 8601 time (a time without zone is Asia/Shanghai)."""
-    if text.isdigit():
+    """A sequence (ASCII digits: `٣` is no sequence) or an ISO 8601 time (a time without zone
+    is Asia/Shanghai)."""
+    if text.isascii() and text.isdigit():
         return int(text)
     at = datetime.fromisoformat(text)
     return at if at.tzinfo is not None else at.replace(tzinfo=SHANGHAI)

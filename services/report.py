@@ -43,7 +43,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -94,6 +94,8 @@ class Quarter:
         m = _QUARTER.match(text.strip().upper())
         if m is None:
             raise ValueError(f"{text!r} is not a quarter like 2026Q3")
+        if not MINYEAR < int(m[1]) < MAXYEAR:  # its previous quarter and its end are dates too
+            raise ValueError(f"{text!r}: the year must be between {MINYEAR + 1} and {MAXYEAR - 1}")
         return cls(int(m[1]), int(m[2]))
 
     @property

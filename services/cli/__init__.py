@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from services.adapters import logs
 from services.adapters.config import Settings
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.cli import audit, bench, deadlines, read, report
+from services.cli.common import DataDir, fail, print_json, read_input
 
 app = typer.Typer(
     add_completion=False,
@@ -28,17 +28,8 @@ app = typer.Typer(
     "interpretation duties of Yuzhong District, kept on an immutable event log.",
 )
 
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
-]
-
-
 def _settings(data_dir: Path | None) -> Settings:
     return Settings.from_env(data_dir=data_dir)
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 @app.command()
@@ -78,7 +69,7 @@ def demo(
     """Load a demo quarter, wait until every projection has caught up, print a summary, exit.
     Later commands given the same --data-dir read that data."""
     with bootstrap.serving(_settings(data_dir)) as settings:
-        _print_json(asyncio.run(_demo(settings, quarter, seed)))
+        print_json(asyncio.run(_demo(settings, quarter, seed)))
 
 
 async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object]:
@@ -110,7 +101,7 @@ def emit(
     data_dir: DataDir = None,
 ) -> None:
     """Publish one event as an upstream system would, and print its outcome."""
-    body = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    body = read_input(file)
     try:
         raw = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -121,28 +112,26 @@ def emit(
     system = system or str(raw.get("source_system", ""))
     case_id = case or str(raw.get("case_id", ""))
     if not (department and system and case_id):
-        typer.echo(
-            "give --source DEPARTMENT/SYSTEM and --case for a message without them", err=True
-        )
-        raise typer.Exit(2)
+        fail("give --source DEPARTMENT/SYSTEM and --case for a message without them")
+    try:
+        subject = streams.intake_subject(department, system, case_id)
+    except streams.SubjectTokenError as e:
+        fail(str(e))
     with bootstrap.serving(_settings(data_dir)) as settings:
-        outcome = asyncio.run(_emit(settings, body, department, system, case_id, timeout))
+        outcome = asyncio.run(_emit(settings, body, subject, department, system, timeout))
     if outcome is None:
-        typer.echo("no outcome within the timeout (is the intake running?)", err=True)
-        raise typer.Exit(2)
-    _print_json(outcome.model_dump(mode="json", exclude_none=True))
+        fail("no outcome within the timeout (is the intake running?)")
+    print_json(outcome.model_dump(exclude_none=True))
     raise typer.Exit(0 if outcome.status != "rejected" else 1)
 
 
 async def _emit(
-    settings: Settings, body: bytes, department: str, system: str, case_id: str, timeout: float
+    settings: Settings, body: bytes, subject: str, department: str, system: str, timeout: float
 ) -> Outcome | None:
     nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-emit")
     try:
         answers = await nc.subscribe(streams.outcomes_subject(department, system))
-        ack = await nc.jetstream().publish(
-            streams.intake_subject(department, system, case_id), body
-        )
+        ack = await nc.jetstream().publish(subject, body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (left := deadline - loop.time()) > 0:
@@ -166,7 +155,7 @@ def status(event_id: str, data_dir: DataDir = None) -> None:
     if outcome is None:
         typer.echo(f"no outcome recorded for {event_id}", err=True)
         raise typer.Exit(1)
-    _print_json(outcome.model_dump(mode="json", exclude_none=True))
+    print_json(outcome.model_dump(mode="json", exclude_none=True))
 
 
 async def _status(settings: Settings, event_id: str) -> Outcome | None:

@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from nats.js.errors import NotFoundError
@@ -27,11 +26,9 @@ from domain.calendar import SHANGHAI
 from domain.chain import Checkpoint, key_id
 from services import audit, bootstrap
 from services.adapters.config import Settings
+from services.cli.common import DataDir, fail, out_dir, print_json
 from services.projector import store_for
 
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
-]
 PublicKey = Annotated[
     Path | None,
     typer.Option("--public-key", help="the office's public key (default: DATA_DIR/keys/…pub.pem)"),
@@ -57,10 +54,6 @@ def register(app: typer.Typer) -> None:
 
 def _settings(data_dir: Path | None) -> Settings:
     return Settings.from_env(data_dir=data_dir)
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 # ── keys ─────────────────────────────────────────────────────────────────────────────────────
@@ -206,7 +199,7 @@ def verify_command(
         report.notes.append(f"no public key at {key_file}: checkpoints cannot be verified")
     seconds = time.perf_counter() - started
     if as_json:
-        _print_json({**report.as_dict(), "seconds": round(seconds, 3)})
+        print_json({**report.as_dict(), "seconds": round(seconds, 3)})
     else:
         typer.echo(
             f"log: {report.events} event(s), head {report.head_seq} {report.head}\n"
@@ -256,7 +249,7 @@ def checkpoint_command(
     key = audit.load_private_key(key_file)
     with bootstrap.serving(settings) as s:
         cp = asyncio.run(_checkpoint(s, key, label, upto))
-    _print_json({**cp.as_dict(), "public_key_id": key_id(key.public_key())})
+    print_json({**cp.as_dict(), "public_key_id": key_id(key.public_key())})
 
 
 async def _checkpoint(
@@ -293,8 +286,8 @@ def replay_command(
         typer.echo(f"--as-of {as_of!r} is neither a sequence nor an ISO 8601 time", err=True)
         raise typer.Exit(2) from None
     if (out / "readmodels.sqlite3").exists():
-        typer.echo(f"{out} holds a store already: replay into a new directory", err=True)
-        raise typer.Exit(2)
+        fail(f"{out} holds a store already: replay into a new directory")
+    out_dir(out)
     with bootstrap.serving(_settings(data_dir)) as s:
         done = asyncio.run(_replay(s, out, point, by))
     typer.echo(f"replayed as of sequence {done.as_of_seq} (head {done.head}) into {done.out}")

@@ -8,13 +8,11 @@ reads the deadline service's read model (SQLite under the data dir, or DATABASE_
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 from rich.table import Table as RichTable
@@ -31,6 +29,7 @@ from domain.clocks import MET, Status
 from projections.base import Row
 from projections.deadlines import CALENDAR_DIR_ENV, CLOCKS, STATUSES, Deadlines
 from services.adapters.config import Settings
+from services.cli.common import DataDir, Json, fail, print_json
 from services.projector import store_for
 
 CalendarDir = Annotated[
@@ -41,10 +40,6 @@ CalendarDir = Annotated[
         help="operator calendar files (confirmed <year>.json); default: the package's years only",
     ),
 ]
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
-]
-Json = Annotated[bool, typer.Option("--json", help="print JSON instead of text")]
 
 UPCOMING, OVERDUE, PENDING, MET_STATE = "upcoming", "overdue", "pending_calendar", "met"
 CATEGORIES = (OVERDUE, UPCOMING, PENDING, MET_STATE)
@@ -59,10 +54,6 @@ def register(app: typer.Typer) -> None:
     """Add `calendar due|show|check` and `deadlines` to the `jiedu` command line."""
     app.add_typer(calendar_app, name="calendar")
     app.command("deadlines")(deadlines)
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _calendar(directory: Path | None) -> WorkingDayCalendar:
@@ -106,13 +97,14 @@ def calendar_due(
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from None
     except ValueError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from None
+        fail(str(e))
+    except OverflowError:
+        fail(f"{n} working days from {start} run past the dates the calendar can count")
     if as_json:
-        _print_json(
+        print_json(
             {
                 "start_day": due.start_day, "working_days": due.working_days, "due": due.due,
-                "due_at": due.due_at.isoformat(), "sources": list(due.sources),
+                "due_at": due.due_at, "sources": list(due.sources),
             }
         )
         return
@@ -133,7 +125,7 @@ def calendar_show(
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from None
     if as_json:
-        _print_json(summary)
+        print_json(summary)
         return
     typer.echo(f"{year}: {summary['source']}")
     if summary["notice"]:
@@ -258,7 +250,7 @@ def deadlines(
         if (c := category(r, now)) != MET_STATE or show_all or status is not None
     ]
     if as_json:
-        _print_json(shown)
+        print_json(shown)
         return
     _table(shown, now)
 
@@ -268,7 +260,7 @@ def _summary(rows: list[Row], as_json: bool) -> None:
     for r in rows:
         counts.setdefault(r["rule_id"], dict.fromkeys(STATUSES, 0))[r["status"]] += 1
     if as_json:
-        _print_json(dict(sorted(counts.items())))
+        print_json(dict(sorted(counts.items())))
         return
     table = RichTable(title=f"deadline clocks by rule and outcome · {len(rows)} clock(s)")
     table.add_column("rule")

@@ -9,7 +9,6 @@ also need the NATS server that holds the log.
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -17,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import nats
-import orjson
 import typer
 from nats.aio.client import Client
 from nats.errors import NoServersError
@@ -42,12 +40,8 @@ from projections.findings import FINDINGS, SEVERITIES, Findings, tally
 from projections.findings import STATUSES as FINDING_STATUSES
 from services import bootstrap
 from services.adapters.config import Settings
+from services.cli.common import DataDir, Json, print_json
 from services.projector import DEFAULT_BATCH, Lag, head, lags, rebuild, store_for
-
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
-]
-Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
 
 
 def register(app: typer.Typer) -> None:
@@ -60,10 +54,6 @@ def register(app: typer.Typer) -> None:
 
 def _settings(data_dir: Path | None) -> Settings:
     return Settings.from_env(data_dir=data_dir)
-
-
-def _print_json(value: object) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def cases(
@@ -98,7 +88,7 @@ def cases(
     finally:
         store.close()
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     console = Console()
     wide = console.width >= 150
@@ -186,7 +176,7 @@ def findings(
         _print_counts(tally(rows, by_department=by_department), as_json, by_department)
         return
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
     columns: list[tuple[str, Callable[[Row], str], int]] = [  # header, cell, rank (1: always)
         ("case", lambda r: r["case_id"], 1),
@@ -227,7 +217,7 @@ def _local(at: datetime | None) -> str:
 
 def _print_counts(groups: list[Row], as_json: bool, by_department: bool) -> None:
     if as_json:
-        _print_json(groups)
+        print_json(groups)
         return
     heads = (["dept"] if by_department else []) + ["rule", "open", "resolved", "total"]
     table = RichTable(title="检查发现统计 · findings", header_style="bold")
@@ -325,7 +315,7 @@ def lag(as_json: Json = False, data_dir: DataDir = None) -> None:
         typer.echo("the log (stream EVENTS) does not exist yet: start `jiedu up` first", err=True)
         raise typer.Exit(2) from None
     if as_json:
-        _print_json([x.as_dict() for x in found])
+        print_json([x.as_dict() for x in found])
         return
     table = RichTable(title="projection lag")
     for header in ("projection", "generation", "version", "state", "position", "head", "lag"):

@@ -25,11 +25,8 @@ from projections.statistics import Statistics
 from services import audit, bootstrap, report
 from services.adapters.config import Settings
 from services.adapters.readmodels import ReadStore
+from services.cli.common import DataDir, fail, out_dir
 from services.projector import rebuild, store_for
-
-DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
-]
 
 report_app = typer.Typer(no_args_is_help=True, help="Reports published from the log (SUP-1).")
 
@@ -97,10 +94,14 @@ def quarterly(
         chosen = report.Quarter.parse(quarter)
         moment = datetime.fromisoformat(as_of) if as_of else None
     except ValueError as e:
-        typer.echo(str(e), err=True)
-        raise typer.Exit(2) from e
+        fail(str(e))
     if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=SHANGHAI)
+    try:
+        report.load_weights(weights)
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        fail(f"--weights {weights or 'default'}: not SUP-2 weights ({e})")
+    out_dir(out)
     settings = Settings.from_env(data_dir=data_dir)
     store = store_for(settings)
     try:
@@ -113,9 +114,12 @@ def quarterly(
         store.close()
     with bootstrap.serving(settings) as running:
         head = asyncio.run(_signed_head(running, chosen.label))
-    built = report.quarterly(
-        inputs, chosen.label, out, as_of=moment, weights_path=weights, chain_head=head
-    )
+    try:
+        built = report.quarterly(
+            inputs, chosen.label, out, as_of=moment, weights_path=weights, chain_head=head
+        )
+    except OSError as e:
+        fail(f"--out {out}: cannot write the report ({e.strerror or e})")
     district = built.figures["quarter"].get(report.DISTRICT, {})
     sys.stdout.write(
         f"{out / 'index.html'}: {len(built.departments)} departments, "

@@ -440,7 +440,7 @@ async def latency(
                     if o["status"] == "accepted":
                         sequences[o["event_id"]] = int(o["sequence"])
 
-            sub = await nc.subscribe(streams.outcomes_subject("*", "*"), cb=on_outcomes)
+            sub = await nc.subscribe(streams.ALL_OUTCOMES, cb=on_outcomes)
             sent: dict[str, float] = {}
             sent_wall: dict[str, float] = {}
             acks = []

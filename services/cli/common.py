@@ -1,0 +1,79 @@
+"""What every `jiedu` command shares: its options, its one JSON form, and how it refuses.
+
+A command refuses bad input with one line on standard error and exit status 2 (`fail`), never a
+traceback; exit 1 is kept for a negative answer (a rejected event, a divergence, no such event).
+
+JSON (`print_json`, behind every `--json`): UTF-8, indented by two spaces, keys in the order of
+the record; times ISO 8601 as the district reads them, in Asia/Shanghai with the offset written
+out (`2026-07-06T09:30:00+08:00`); days `YYYY-MM-DD`; absent values `null`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import orjson
+import typer
+
+from domain.calendar import SHANGHAI
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
+]
+Json = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Refuse: one line on standard error, then exit (2: the command was given bad input)."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def local_time(at: datetime) -> str:
+    """A time in Asia/Shanghai, ISO 8601 with its +08:00 offset."""
+    return at.astimezone(SHANGHAI).isoformat()
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return local_time(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def json_bytes(value: object) -> bytes:
+    """`value` in Jiedu's one JSON form (see the module docstring)."""
+    return orjson.dumps(
+        value, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME
+    )
+
+
+def print_json(value: object) -> None:
+    sys.stdout.write(json_bytes(value).decode() + "\n")
+
+
+def out_dir(path: Path, option: str = "--out") -> Path:
+    """`path` as a directory a command may write into, made if missing; refuses a file, a
+    path below a file, or a directory it cannot write."""
+    if path.exists() and not path.is_dir():
+        fail(f"{option} {path} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        fail(f"{option} {path}: cannot make the directory ({e.strerror or e})")
+    if not os.access(path, os.W_OK | os.X_OK):
+        fail(f"{option} {path}: the directory is not writable")
+    return path
+
+
+def read_input(path: str, option: str = "FILE") -> bytes:
+    """The bytes of a file named on the command line, `-` for standard input."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        fail(f"{option} {path}: cannot read it ({e.strerror or e})")
