@@ -6,6 +6,7 @@ Entry points (the CLI, the faststream apps, the tests) get their parts from here
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import os
 import signal
@@ -22,8 +23,11 @@ from events.organs import Organs, load_organs
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog, ensure_streams
 from services.adapters.natsserver import NatsServer
+from services.adapters.processes import stop_pid
 
 URL_FILE = "nats.url"
+UP_LOCK = "up.lock"
+"""Held by the one `jiedu up` that runs on a data dir; names its process ID."""
 
 GC_THRESHOLDS = (50_000, 20, 20)
 """Young-generation allocations between collections, and the CPython defaults' ratios above
@@ -103,6 +107,72 @@ def serving(settings: Settings) -> Iterator[Settings]:
         yield replace(settings, nats_url=server.url)
     finally:
         server.stop()
+
+
+class DataDirBusy(RuntimeError):
+    """Another `jiedu up` runs on the data dir, or another program holds its port."""
+
+
+@dataclass(frozen=True)
+class Owned:
+    """What `owning` gives `jiedu up`: settings naming the server, and the process ID of a
+    server it adopted (None: it started its own, or NATS_URL names one it does not own)."""
+
+    settings: Settings
+    adopted: int | None = None
+
+
+@contextmanager
+def _up_lock(data_dir: Path) -> Iterator[None]:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / UP_LOCK).open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "?"
+            raise DataDirBusy(
+                f"another `jiedu up` (process {holder}) runs on {data_dir}; stop it first"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        yield  # the lock goes with the file, when this process ends however it ends
+
+
+@contextmanager
+def owning(settings: Settings) -> Iterator[Owned]:
+    """For `jiedu up`: the data dir's nats-server for as long as this process runs, and no
+    other `jiedu up` on the same data dir.
+
+    Its own server is tied to this process's life (`NatsServer`). A server found running on
+    the data dir's store (a `jiedu up` of an older version killed with `kill -9`, say) is
+    adopted, not silently reused: `Owned.adopted` names it, and it is stopped with this
+    process like its own. NATS_URL names a server someone else runs: used as it is."""
+    if settings.nats_url:
+        yield Owned(settings)
+        return
+    with _up_lock(settings.data_dir):
+        server = server_for(settings)
+        url = nats_url(settings)
+        pid = server.running_pid()
+        if pid is not None and listening(url):
+            try:
+                yield Owned(replace(settings, nats_url=url), adopted=pid)
+            finally:
+                stop_pid(pid)
+            return
+        if listening(server.url):
+            raise DataDirBusy(
+                f"another program listens on port {server.port}: choose a free one with "
+                "JIEDU_NATS_PORT"
+            )
+        server.start()
+        record_url(settings.data_dir, server.url)
+        try:
+            yield Owned(replace(settings, nats_url=server.url))
+        finally:
+            server.stop()
 
 
 @dataclass

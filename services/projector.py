@@ -48,6 +48,7 @@ from projections.base import Key, Projection, Row, Stored, Table, copy_row
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
+from services.adapters.processes import tied_to_parent
 from services.adapters.readmodels import (
     LIVE_STATE,
     RETIRED,
@@ -703,6 +704,7 @@ class ProjectorProcess:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.projector", "--batch", str(self.batch),
             "--parent", str(os.getpid()), env=self._environment(),
+            preexec_fn=tied_to_parent(),  # also while it starts, before it watches `--parent`
         )
 
     async def start(self) -> None:

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from services.adapters.processes import alive, tied_to_parent
+
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 
@@ -35,13 +37,24 @@ def free_port() -> int:
 
 
 class NatsServer:
-    """One nats-server process with JetStream storing under `store_dir`."""
+    """One nats-server process with JetStream storing under `store_dir`; its process ID is in
+    `pid_file` while it runs."""
 
     def __init__(self, store_dir: Path, port: int, *, log_file: Path | None = None) -> None:
         self.store_dir = store_dir
         self.port = port
         self.log_file = log_file or store_dir / "nats-server.log"
+        self.pid_file = store_dir / "nats-server.pid"
         self.process: subprocess.Popen[bytes] | None = None
+
+    def running_pid(self) -> int | None:
+        """The process ID of a server running on this store, this one or one left by another
+        process (its pid file names a live process), or None."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if alive(pid) else None
 
     @property
     def url(self) -> str:
@@ -58,15 +71,18 @@ class NatsServer:
             "127.0.0.1",
             "-p",
             str(self.port),
+            "-P",
+            str(self.pid_file),
         ]
         conf = DEPLOY / "nats-server.conf"
         if conf.exists():
             args[1:1] = ["-c", str(conf)]
         with self.log_file.open("ab") as out:
             # its own session: a Ctrl-C meant for Jiedu must not stop the server before Jiedu
-            # has drained its connections; Jiedu stops it last.
+            # has drained its connections; Jiedu stops it last (or the kernel, if Jiedu dies).
             self.process = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=tied_to_parent(),
             )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -40,10 +40,21 @@ def up(
 ) -> None:
     """Start the whole system: its own nats-server (unless NATS_URL is set), the intake and
     every projection. Runs until Ctrl-C."""
-    with bootstrap.serving(_settings(data_dir)) as settings:
-        typer.echo(f"NATS at {settings.nats_url}; read models in {settings.data_dir}", err=True)
-        parts = Parts(settings)
-        asyncio.run(_run(application(settings, parts, demo_quarter=quarter if with_demo else None)))
+    try:
+        with bootstrap.owning(_settings(data_dir)) as own:
+            settings = own.settings
+            if own.adopted is not None:
+                typer.echo(
+                    f"adopted the nats-server already running on {settings.data_dir} (process "
+                    f"{own.adopted}, left by an earlier run) at {settings.nats_url}; it stops "
+                    "with this one", err=True,
+                )
+            typer.echo(f"NATS at {settings.nats_url}; read models in {settings.data_dir}", err=True)
+            parts = Parts(settings)
+            demo_quarter = quarter if with_demo else None
+            asyncio.run(_run(application(settings, parts, demo_quarter=demo_quarter)))
+    except bootstrap.DataDirBusy as e:
+        fail(str(e))
 
 
 @app.command()
