@@ -24,8 +24,9 @@ What counts where (each period: the quarter, the previous quarter, and the year 
 - Trainings held from 1 January to the period's end (SUP-1: at least one a year); inspections
   conducted for the period's quarter(s) (at least one a quarter).
 
-Output (`write_report`): ``index.html`` (self-contained: CSS inline, charts as base64 PNG drawn by
-matplotlib with a CJK font), ``departments/<code>.html`` (each department's figures, its late and
+Output (`write_report`): ``index.html`` (self-contained: CSS inline, charts as inline SVG drawn
+by matplotlib whose labels stay text, so the reader's browser draws them in its own CJK font and
+the page is searchable; no font is needed where the report is written), ``departments/<code>.html`` (each department's figures, its late and
 missing items, and every figure's traces), ``statistics.csv`` (UTF-8 with BOM, one row per
 period, department and figure) and ``statistics.json``. No wall-clock time goes in: the same
 read models and the same as-of give byte-identical files.
@@ -33,13 +34,13 @@ read models and the same as-of give byte-identical files.
 
 from __future__ import annotations
 
-import base64
 import csv
 import html
 import io
 import json
 import os
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -601,36 +602,15 @@ def to_csv(report: Report) -> bytes:
 
 # ── charts ───────────────────────────────────────────────────────────────────────────────────
 
-CJK_FAMILIES: Final = (
-    "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
-    "WenQuanYi Micro Hei", "Droid Sans Fallback", "AR PL UMing CN",
-)
 CSS_FONTS: Final = (
     '"Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", '
     '"WenQuanYi Micro Hei", "Droid Sans Fallback", sans-serif'
 )
-
-
-def cjk_font() -> str | None:
-    """The first CJK-capable font family matplotlib can find on this machine (Debian:
-    ``fonts-noto-cjk``), or None."""
-    from matplotlib import font_manager
-
-    def first() -> str | None:
-        known = {f.name for f in font_manager.fontManager.ttflist}
-        return next((name for name in CJK_FAMILIES if name in known), None)
-
-    if (found := first()) is None:
-        # matplotlib's font cache (per user, shared by every venv) may predate a font
-        # installed since: add the system's CJK files to it once.
-        for path in font_manager.findSystemFonts():
-            if "cjk" in Path(path).name.lower():
-                try:
-                    font_manager.fontManager.addfont(path)
-                except (OSError, RuntimeError, ValueError):
-                    continue
-        found = first()
-    return found
+"""The page's fonts, the charts' text included: the reader's browser draws every label."""
+CHART_FONT: Final = "DejaVu Sans"
+"""The font matplotlib lays the charts out with: the one it ships, so the layout (and the
+report's bytes) do not depend on the fonts of the machine that wrote it. Its metrics lack
+CJK glyphs, so labels are given room by their length (see `_bars_figure`)."""
 
 
 def _pyplot() -> Any:
@@ -639,21 +619,24 @@ def _pyplot() -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    font = cjk_font()
     plt.rcParams.update({
-        "font.family": [font, "DejaVu Sans"] if font else ["DejaVu Sans"],
+        "font.family": [CHART_FONT],
+        "svg.fonttype": "none",  # labels stay text: searchable, drawn with the reader's fonts
+        "svg.hashsalt": "jiedu",  # ids from a fixed salt: the same chart, the same bytes
         "axes.unicode_minus": False,
-        "svg.hashsalt": "jiedu",
         "font.size": 9,
     })
     return plt
 
 
-def _png(fig: Any) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None},
-                pil_kwargs={"compress_level": 1})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+def _svg(fig: Any) -> str:
+    """The figure as an inline `<svg>` element, its text as text."""
+    buf = io.StringIO()
+    with warnings.catch_warnings():  # CJK labels are measured without their glyphs, on purpose
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):].strip()
 
 
 COLOURS: Final = {"on_time": "#2e7d32", "late": "#f9a825", "missing": "#c62828", "running": "#90a4ae"}
@@ -689,7 +672,7 @@ def _label_rows(ax: Any, labels: Sequence[str], top: float) -> None:
 
 
 def charts(report: Report) -> list[tuple[str, str]]:
-    """(caption, data URL) of each chart of the index page."""
+    """(caption, inline SVG) of each chart of the index page."""
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
     out: list[tuple[str, str]] = []
@@ -717,7 +700,7 @@ def charts(report: Report) -> list[tuple[str, str]]:
     axes[2].bar([_SEVERITY_ZH[str(s)] for s in sevs],
                 [len(dq.get(f"opinions.severity.{s}", ())) for s in sevs], color="#6a1b9a")
     axes[2].set_title("政务舆情·按级别", y=1.0)
-    out.append(("全区概况(本季度与上季度)", _png(fig)))
+    out.append(("全区概况(本季度与上季度)", _svg(fig)))
     plt.close(fig)
 
     rows = [r for r in report.ranking if r["score"] is not None or q.get(r["department"])]
@@ -739,7 +722,7 @@ def charts(report: Report) -> list[tuple[str, str]]:
         ax2.set_ylim(len(rows) - 0.5, -0.5)
         ax2.set_xlim(0, 100)
         ax2.set_title("公开考评得分(SUP-2,按名次)", y=1.0)
-        out.append(("各部门:解读上网情况与公开考评得分", _png(fig)))
+        out.append(("各部门:解读上网情况与公开考评得分", _svg(fig)))
         plt.close(fig)
     return out
 
@@ -752,8 +735,9 @@ _CSS = (  # noqa: UP031 (the CSS braces would all need doubling for format())
     "padding:3px 8px;text-align:right}th{background:#eceff1}td.l,th.l{text-align:left}"
     ".hdr{background:#f5f5f5;padding:10px 14px;"
     "border-left:4px solid #1565c0}.placeholder{border:2px dashed #f9a825;padding:4px 8px;"
-    "background:#fffde7}img{max-width:100%%}code{font-size:90%%}details{margin:4px 0}"
-) % CSS_FONTS
+    "background:#fffde7}figure svg{max-width:100%%;height:auto}"
+    "figure svg text{font-family:%s!important}code{font-size:90%%}details{margin:4px 0}"
+) % (CSS_FONTS, CSS_FONTS)
 
 
 def _e(text: object) -> str:
@@ -842,13 +826,13 @@ def _file(dept: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", dept) + ".html"
 
 
-def index_html(report: Report, chart_urls: Sequence[tuple[str, str]]) -> str:
+def index_html(report: Report, chart_svgs: Sequence[tuple[str, str]]) -> str:
     title = f"{report.names[DISTRICT].removesuffix('(全区)')}政策解读工作季度检查报告 {report.quarter.label}"
     body = [f"<h1>{_e(title)}</h1>", _header(report)]
     body.append(f"<h2>全区统计(与上季度 {_e(report.periods[1].label)} 比较)</h2>")
-    for caption, url in chart_urls:
-        body.append(f'<figure><img alt="{_e(caption)}" src="{url}"><figcaption>{_e(caption)}'
-                    "</figcaption></figure>")
+    for caption, svg in chart_svgs:
+        body.append(f'<figure role="img" aria-label="{_e(caption)}">{svg}<figcaption>'
+                    f"{_e(caption)}</figcaption></figure>")
     body.append(_figures_table(report, DISTRICT))
     body.append(f"<h2>公开考评得分(SUP-2)·{_e(report.weights.get('title_zh', ''))}</h2>")
     body.append(f"<p><small>{_e(report.weights.get('note', ''))}</small></p>")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -282,7 +283,7 @@ def test_files_csv_json_and_byte_identical_output(tmp_path: Path) -> None:
     (index,) = drc["traces"]["pub2_late"]
     assert body["traces"][index][:3] == [3, "e3", "P2"]
     page = (a / "index.html").read_text(encoding="utf-8")
-    assert 'id="chain-head"' in page and "data:image/png;base64," in page
+    assert 'id="chain-head"' in page and "<svg" in page
     assert "src=\"http" not in page and "<script" not in page  # opens offline
     dept = (a / "departments" / "education.html").read_text(encoding="utf-8")
     assert "解读缺失(PUB-2)" in dept and "PUB-2:P3" in dept
@@ -291,8 +292,33 @@ def test_files_csv_json_and_byte_identical_output(tmp_path: Path) -> None:
     assert len(other.figures["quarter"][DISTRICT]["pub2_running"]) == 2
 
 
-def test_charts_have_a_cjk_font() -> None:
-    assert report.cjk_font() is not None, "install a CJK font (Debian: fonts-noto-cjk)"
+def test_charts_are_svg_whose_chinese_labels_stay_text() -> None:
+    """Issue 13, defect 7: a PNG drawn without a CJK font showed boxes. The labels are
+    text for the reader's browser to draw, and the page finds them when searched."""
+    built = build(hand_inputs(), Quarter.parse("2026Q3"), as_of=AS_OF)
+    svgs = [svg for _, svg in report.charts(built)]
+    assert len(svgs) == 2 and all(s.startswith("<svg") and s.endswith("</svg>") for s in svgs)
+    texts = {t for s in svgs for t in re.findall(r"<text[^>]*>([^<]*)</text>", s)}
+    assert {"政策咨询·按渠道", "政务舆情·按级别", "公开考评得分(SUP-2,按名次)"} <= texts
+    assert not any("<image" in s or "base64" in s or "<path id=\"DejaVu" in s for s in svgs)
+
+
+def test_charts_do_not_depend_on_the_fonts_of_the_machine() -> None:
+    """The same charts on a machine with only matplotlib's own fonts (no CJK font at all)."""
+    from matplotlib import font_manager
+
+    built = build(hand_inputs(), Quarter.parse("2026Q3"), as_of=AS_OF)
+    here = report.charts(built)
+    manager = font_manager.fontManager
+    everything = list(manager.ttflist)
+    try:
+        manager.ttflist = [f for f in everything if "mpl-data" in f.fname]
+        assert not any("CJK" in f.name for f in manager.ttflist)
+        font_manager.FontManager._findfont_cached.cache_clear()  # type: ignore[attr-defined]
+        assert report.charts(built) == here
+    finally:
+        manager.ttflist = everything
+        font_manager.FontManager._findfont_cached.cache_clear()  # type: ignore[attr-defined]
 
 
 # ── benchmark ────────────────────────────────────────────────────────────────────────────────

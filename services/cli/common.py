@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -41,6 +41,8 @@ def local_time(at: datetime) -> str:
 def _default(value: object) -> object:
     if isinstance(value, datetime):
         return local_time(value)
+    if isinstance(value, date | time):  # orjson passes these through with datetimes
+        return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
