@@ -6,40 +6,11 @@ source to its subject. This module decides whether the event inside may come fro
 
 from __future__ import annotations
 
-from events.catalogue import SYSTEM_TYPES, Event, OpinionDetected, ReviewSigned, ReviewStage
+from events.catalogue import SYSTEM_TYPES, Event, OpinionDetected, ReviewSigned
 from events.organs import Organs
 from events.outcomes import Reason, Rejection
+from events.roles import ACTS_FOR_ANY_DEPARTMENT, MONITOR, ONLY_GOV_OFFICE, STAGE_OWNER
 from events.streams import IntakeAddress
-
-MONITOR = ("cyberspace_office", "monitor")
-"""The cyberspace office's monitoring feed: the only source of opinion events (OP-5)."""
-
-ACTS_FOR_ANY_DEPARTMENT: dict[str, frozenset[str]] = {
-    "gov_office": frozenset(
-        {
-            "ReviewSigned",
-            "SubmissionReturned",
-            "TrainingHeld",
-            "InspectionConducted",
-            "InspectionResultsPublished",
-        }
-    ),
-    "news_office": frozenset({"ReviewSigned"}),
-    "cyberspace_office": frozenset({"OpinionDetected", "MediaInterpretationReported"}),
-    "gov_services_office": frozenset(
-        {"ConsultationReceived", "ConsultationAnswered", "ConsultationReferred"}
-    ),
-    "drc": frozenset({"ConsultationAnswered"}),
-}
-"""District roles of RULES.md: the event types an office may record on another organ's case."""
-
-STAGE_OWNER: dict[ReviewStage, str] = {
-    ReviewStage.NEWS_OFFICE: "news_office",  # REV-2
-    ReviewStage.LEADERS_SIGN_OFF: "gov_office",  # REV-3
-}
-ONLY_GOV_OFFICE = frozenset(
-    {"SubmissionReturned", "TrainingHeld", "InspectionConducted", "InspectionResultsPublished"}
-)
 
 
 def authorise(event: Event, address: IntakeAddress, organs: Organs) -> None:

@@ -359,7 +359,9 @@ class ConsultationReceivedData(Record):
 
 
 class ConsultationReceived(Envelope):
-    """A member of the public asks about a policy (QA-3)."""
+    """A member of the public asks about a policy (QA-3). It belongs to the policy's case: the
+    `case_id` of the DraftSubmitted that opened it, and that case's `department`, whoever took
+    the question (`received_by`)."""
 
     type: Literal["ConsultationReceived"] = "ConsultationReceived"
     data: ConsultationReceivedData
@@ -407,7 +409,8 @@ class OpinionDetectedData(Record):
 
 
 class OpinionDetected(Envelope):
-    """舆情 detected by the cyberspace office's monitoring (OP-1, OP-5); OP-4's clock starts."""
+    """舆情 detected by the cyberspace office's monitoring (OP-1, OP-5); OP-4's clock starts.
+    It belongs to the case of the policy it is about: that case's `case_id` and `department`."""
 
     type: Literal["OpinionDetected"] = "OpinionDetected"
     data: OpinionDetectedData

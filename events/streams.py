@@ -34,6 +34,11 @@ CHECKPOINT_SUBJECTS = "jiedu.checkpoints.>"
 OUTCOMES_BUCKET = "JIEDU_OUTCOMES"
 LEASES_BUCKET = "JIEDU_INTAKE_LEASES"
 
+NATS_HOST = "127.0.0.1"
+DEFAULT_NATS_PORT = 4333
+"""Where `jiedu up` runs its own nats-server: 127.0.0.1, port `JIEDU_NATS_PORT` (this by
+default; not 4222, where a machine's older server may listen). `NATS_URL` names another."""
+
 DEFAULT_PARTITIONS = 1
 """INTAKE is split by case so that one case is handled by one intake worker at a time, in order.
 Fixed when the stream is created: changing it needs a new INTAKE stream.

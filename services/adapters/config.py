@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from events.streams import DEFAULT_PARTITIONS
+from events.streams import DEFAULT_NATS_PORT, DEFAULT_PARTITIONS
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -18,7 +18,7 @@ class Settings:
     data_dir: Path = Path(".jiedu")
     nats_url: str | None = None
     """An existing server; None starts Jiedu's own nats-server under `data_dir`."""
-    nats_port: int = 4333
+    nats_port: int = DEFAULT_NATS_PORT
     partitions: int = DEFAULT_PARTITIONS
     intake_batch: int = 512
     lease_ttl_s: float = 6.0

@@ -51,6 +51,7 @@ import orjson
 
 from domain.calendar import SHANGHAI, WorkingDayCalendar
 from events.organs import load_organs
+from events.roles import MONITOR
 from events.streams import intake_subject
 
 __all__ = ["Message", "generate"]
@@ -60,7 +61,6 @@ T = TypeVar("T")
 
 SITE = "https://www.cqyz.gov.cn"
 OA = "oa"
-MONITOR = ("cyberspace_office", "monitor")
 HOTLINE = ("gov_services_office", "hotline")
 WINDOW = ("gov_services_office", "window")
 LIBRARY = ("drc", "qa_library")  # 区发改委: the district Q&A library on the 12345 knowledge base
