@@ -5,21 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from faststream import FastStream
 
 from events import streams
+from events.catalogue import Event
+from events.codec import loads
 from events.outcomes import Outcome
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.cli import audit, bench, deadlines, read, report
-from services.cli.common import DataDir, fail, print_json, read_input
+from services.cli.common import DataDir, Json, fail, json_line, local_time, print_json, read_input
 
 app = typer.Typer(
     add_completion=False,
@@ -76,11 +79,26 @@ def demo(
     data_dir: DataDir = None,
     quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
     seed: Annotated[int, typer.Option(help="the same seed gives the same quarter")] = 2026,
+    as_json: Json = False,
 ) -> None:
     """Load a demo quarter, wait until every projection has caught up, print a summary, exit.
     Later commands given the same --data-dir read that data."""
     with bootstrap.serving(_settings(data_dir)) as settings:
-        print_json(asyncio.run(_demo(settings, quarter, seed)))
+        done = asyncio.run(_demo(settings, quarter, seed))
+    if as_json:
+        print_json(done)
+        return
+    _print_tree(done)
+
+
+def _print_tree(values: dict[str, Any], indent: str = "") -> None:
+    """A nested summary as indented `key: value` lines."""
+    for key, value in values.items():
+        if isinstance(value, dict):
+            typer.echo(f"{indent}{key}:")
+            _print_tree(value, indent + "  ")
+        else:
+            typer.echo(f"{indent}{key}: {value}")
 
 
 async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object]:
@@ -109,9 +127,11 @@ def emit(
         str | None, typer.Option(help="case ID for the subject (default: the event's)")
     ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
+    as_json: Json = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Publish one event as an upstream system would, and print its outcome."""
+    """Publish one event as an upstream system would, and print its outcome (exit 1 if it was
+    rejected)."""
     body = read_input(file)
     try:
         raw = orjson.loads(body)
@@ -132,8 +152,22 @@ def emit(
         outcome = asyncio.run(_emit(settings, body, subject, department, system, timeout))
     if outcome is None:
         fail("no outcome within the timeout (is the intake running?)")
-    print_json(outcome.model_dump(exclude_none=True))
+    _print_outcome(outcome, as_json)
     raise typer.Exit(0 if outcome.status != "rejected" else 1)
+
+
+def _print_outcome(outcome: Outcome, as_json: bool) -> None:
+    if as_json:
+        print_json(outcome.model_dump(exclude_none=True))
+        return
+    at = local_time(outcome.at)
+    if outcome.status == "rejected":
+        typer.echo(f"{outcome.event_id or '-'}: rejected, {outcome.reason}: {outcome.detail} "
+                   f"(intake sequence {outcome.intake_sequence}, {at})")
+        return
+    first = " first" if outcome.status == "duplicate" else ""
+    typer.echo(f"{outcome.event_id}: {outcome.status}, case {outcome.case_id},{first} at log "
+               f"sequence {outcome.sequence} (intake sequence {outcome.intake_sequence}, {at})")
 
 
 async def _emit(
@@ -159,14 +193,18 @@ async def _emit(
 
 
 @app.command()
-def status(event_id: str, data_dir: DataDir = None) -> None:
-    """The outcome of an intake message by its event ID: accepted at sequence N, or rejected."""
+def status(
+    event_id: Annotated[str, typer.Argument(help="the event ID its source gave it")],
+    as_json: Json = False,
+    data_dir: DataDir = None,
+) -> None:
+    """The outcome of an intake message by its event ID: accepted at sequence N, or rejected
+    with reason R (exit 0); exit 1 when none is recorded."""
     with bootstrap.serving(_settings(data_dir)) as settings:
         outcome = asyncio.run(_status(settings, event_id))
     if outcome is None:
-        typer.echo(f"no outcome recorded for {event_id}", err=True)
-        raise typer.Exit(1)
-    print_json(outcome.model_dump(mode="json", exclude_none=True))
+        fail(f"no outcome recorded for {event_id}", code=1)
+    _print_outcome(outcome, as_json)
 
 
 async def _status(settings: Settings, event_id: str) -> Outcome | None:
@@ -178,14 +216,26 @@ async def _status(settings: Settings, event_id: str) -> Outcome | None:
 def tail(
     from_start: Annotated[bool, typer.Option("--all", help="from the first event")] = False,
     follow: Annotated[bool, typer.Option(help="keep following new events")] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON Lines: the log sequence and the event, each line")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Follow the log, one readable line per event."""
+    """Follow the log, one line per event: sequence, when it happened (Asia/Shanghai),
+    department, case, type and event ID."""
     with contextlib.suppress(KeyboardInterrupt), bootstrap.serving(_settings(data_dir)) as settings:
-        asyncio.run(_tail(settings, from_start, follow))
+        asyncio.run(_tail(settings, from_start, follow, as_json))
 
 
-async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
+def tail_line(seq: int, event: Event) -> str:
+    """One event as `jiedu tail` shows it to people."""
+    return (
+        f"{seq:>8}  {local_time(event.occurred_at):<25}  {event.department:<18} "
+        f"{event.case_id:<20} {event.type:<28} {event.event_id}"
+    )
+
+
+async def _tail(settings: Settings, from_start: bool, follow: bool, as_json: bool) -> None:
     from nats.js.api import DeliverPolicy
 
     nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-tail")
@@ -202,11 +252,13 @@ async def _tail(settings: Settings, from_start: bool, follow: bool) -> None:
                 break
             msg = await sub.next_msg(timeout=None)
             seq = msg.metadata.sequence.stream
-            e = orjson.loads(msg.data)
-            typer.echo(
-                f"{seq:>8}  {e.get('occurred_at', '?'):<25}  {e.get('department', '?'):<18} "
-                f"{e.get('case_id', '?'):<20} {e.get('type', '?'):<28} {e.get('event_id', '?')}"
-            )
+            event = loads(msg.data)
+            if as_json:
+                line = json_line({"sequence": seq, "event": event.model_dump(exclude_none=True)})
+                sys.stdout.write(line + "\n")
+                sys.stdout.flush()
+            else:
+                typer.echo(tail_line(seq, event))
             if not follow and seq >= head:
                 break
     finally:

@@ -26,7 +26,7 @@ from domain.calendar import SHANGHAI
 from domain.chain import Checkpoint, key_id
 from services import audit, bootstrap
 from services.adapters.config import Settings
-from services.cli.common import DataDir, fail, out_dir, print_json
+from services.cli.common import DataDir, Json, fail, local_time, out_dir, print_json
 from services.projector import store_for
 
 PublicKey = Annotated[
@@ -89,10 +89,11 @@ def _local(at: datetime | None) -> str:
 @audit_app.command("show")
 def show(
     case: Annotated[str, typer.Argument(help="case ID")],
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    as_json: Json = False,
     data_dir: DataDir = None,
 ) -> None:
-    """One case's story, in log order: when, who, what, the rule, what caused it."""
+    """One case's story, in log order: when, who, what, the rule, what caused it (the
+    canonical JSON Lines of an export: `jiedu audit export --case`)."""
     store = store_for(_settings(data_dir))
     try:
         rows = audit.trail(store, case=case)
@@ -102,7 +103,7 @@ def show(
         typer.echo(f"no audit rows for case {case}", err=True)
         raise typer.Exit(1)
     if as_json:
-        sys.stdout.write(audit.to_jsonl(rows).decode())
+        print_json(rows)
         return
     seq_of = {r["event_id"]: r["seq"] for r in rows}
     table = RichTable(title=f"审计轨迹 · {case} · {len(rows)} event(s)", box=None,
@@ -180,7 +181,7 @@ def verify_command(
     skip_rows: Annotated[
         bool, typer.Option("--skip-rows", help="check the chain and checkpoints only")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    as_json: Json = False,
 ) -> None:
     """Recompute the hash chain from the log and check it against the audit trail's rows and
     every signed checkpoint. Exit 0 when all hold; else name the first sequence where they
@@ -238,6 +239,7 @@ def checkpoint_command(
     private_key: PrivateKey = None,
     label: Annotated[str, typer.Option(help="on_demand, or e.g. quarter:2026Q3")] = "on_demand",
     upto: Annotated[int | None, typer.Option(help="sign the head after this sequence")] = None,
+    as_json: Json = False,
 ) -> None:
     """Sign the current chain head (or the head after --upto) with the office's key and append
     it to the CHECKPOINTS stream."""
@@ -249,7 +251,12 @@ def checkpoint_command(
     key = audit.load_private_key(key_file)
     with bootstrap.serving(settings) as s:
         cp = asyncio.run(_checkpoint(s, key, label, upto))
-    print_json({**cp.as_dict(), "public_key_id": key_id(key.public_key())})
+    if as_json:
+        print_json({**cp.as_dict(), "public_key_id": key_id(key.public_key())})
+        return
+    signed = local_time(datetime.fromisoformat(cp.signed_at))
+    typer.echo(f"signed {cp.label} at sequence {cp.seq}: link {cp.link}\n"
+               f"at {signed} with key {key_id(key.public_key())}")
 
 
 async def _checkpoint(

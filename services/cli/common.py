@@ -3,9 +3,12 @@
 A command refuses bad input with one line on standard error and exit status 2 (`fail`), never a
 traceback; exit 1 is kept for a negative answer (a rejected event, a divergence, no such event).
 
-JSON (`print_json`, behind every `--json`): UTF-8, indented by two spaces, keys in the order of
-the record; times ISO 8601 as the district reads them, in Asia/Shanghai with the offset written
-out (`2026-07-06T09:30:00+08:00`); days `YYYY-MM-DD`; absent values `null`.
+JSON (`print_json`, behind every `--json`): one document, UTF-8, indented by two spaces, keys
+in the order of the record; times ISO 8601 as the district reads them, in Asia/Shanghai with
+the offset written out (`2026-07-06T09:30:00+08:00`); days `YYYY-MM-DD`; absent values `null`.
+A command that streams (`jiedu tail --json`) writes the same form one compact object a line.
+Exports meant for comparison (`jiedu audit export`, `jiedu replay`) keep their canonical form
+(UTC, sorted keys), and signed values (a checkpoint's `signed_at`) are shown as signed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Annotated, NoReturn
 
 import orjson
 import typer
+from pydantic import AnyUrl
 
 from domain.calendar import SHANGHAI
 
@@ -43,6 +47,8 @@ def _default(value: object) -> object:
         return local_time(value)
     if isinstance(value, date | time):  # orjson passes these through with datetimes
         return value.isoformat()
+    if isinstance(value, AnyUrl):
+        return str(value)
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
@@ -55,6 +61,11 @@ def json_bytes(value: object) -> bytes:
 
 def print_json(value: object) -> None:
     sys.stdout.write(json_bytes(value).decode() + "\n")
+
+
+def json_line(value: object) -> str:
+    """`value` in the same form on one line, for a stream of them (JSON Lines: `jiedu tail`)."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
 
 
 def out_dir(path: Path, option: str = "--out") -> Path:

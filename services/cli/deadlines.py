@@ -215,6 +215,7 @@ def deadlines(
     ] = None,
     status: Annotated[str | None, typer.Option(help=f"one of: {', '.join(STATUSES)}")] = None,
     rule: Annotated[str | None, typer.Option(help="PUB-2, PUB-3, QA-4, OP-4 or SUP-1")] = None,
+    case: Annotated[str | None, typer.Option(help="only this case's clocks")] = None,
     show_all: Annotated[bool, typer.Option("--all", help="include clocks already met")] = False,
     summary: Annotated[
         bool, typer.Option("--summary", help="count clocks by rule and status instead")
@@ -235,7 +236,8 @@ def deadlines(
     store = store_for(Settings.from_env(data_dir=data_dir))
     try:
         rows = store.select(
-            Deadlines(), CLOCKS, {"department": department, "status": status, "rule_id": rule},
+            Deadlines(), CLOCKS,
+            {"department": department, "status": status, "rule_id": rule, "case_id": case},
             order_by=("department", "due_at", "clock_id"),
             limit=None if summary else limit,
         )

@@ -495,6 +495,10 @@ async def test_deadlines_command_lists_clocks_by_department(rig: Rig, tmp_path: 
     assert {r["clock_id"] for r in orjson.loads(result.stdout)} == {
         clock_id("PUB-2", "D1"), clock_id("PUB-2", "D2")
     }
+    of_case = runner.invoke(cli(), [*args, "--all", "--case", "D2"])
+    assert {r["case_id"] for r in orjson.loads(of_case.stdout)} == {"D2"}
+    assert all(r["due_at"] is None or r["due_at"].endswith("+08:00")  # JSON's one form
+               for r in orjson.loads(of_case.stdout))
     result = runner.invoke(cli(), ["deadlines", "--data-dir", str(tmp_path), "--summary", "--json"])
     summary = orjson.loads(result.stdout)
     assert summary["PUB-2"]["met_on_time"] == 1 and summary["PUB-2"]["open"] == 1

@@ -26,6 +26,7 @@ from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections.base import Row
 from projections.findings import FINDINGS, Findings
 from services.adapters.readmodels import ReadStore, open_store
+from services.cli.common import json_bytes
 from services.cli.read import register
 from services.projector import Feed, Projector, head, wait_caught_up
 
@@ -129,7 +130,8 @@ async def test_findings_from_the_intake_are_projected_resolved_and_listed(
     # `jiedu findings`, reading the same store (a worker thread: the CLI blocks)
     listed = await asyncio.to_thread(cli, store, tmp_path, "--json")
     assert listed.exit_code == 0, listed.output
-    assert orjson.loads(listed.stdout) == orjson.loads(orjson.dumps(rows))
+    assert orjson.loads(listed.stdout) == orjson.loads(json_bytes(rows))  # times in +08:00
+    assert all(r["recorded_at"].endswith("+08:00") for r in orjson.loads(listed.stdout))
     open_rev = await asyncio.to_thread(cli, store, tmp_path, "--rule", "rev-5", "--status", "open",
                                        "--json")
     assert [(r["case_id"], r["rule_id"]) for r in orjson.loads(open_rev.stdout)] == [
