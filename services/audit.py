@@ -265,13 +265,17 @@ async def checkpoint_if_quarter_ended(
 ) -> Checkpoint | None:
     """At any time in a quarter, make sure the previous quarter has its checkpoint: the head as
     the log stood at that quarter's end, signed once under ``quarter:<name>``. Returns the new
-    checkpoint, or None if it existed already. Cheap when it exists (one stream read)."""
+    checkpoint, or None if it existed already or if nothing was stored by the quarter's end
+    (an empty chain has nothing to pin; the first quarter with events gets the first
+    checkpoint). Cheap when it exists (one stream read)."""
     _, start, _ = quarter_of(now)
     name, _, end = quarter_of(start - timedelta(microseconds=1))  # the quarter before
     label = f"quarter:{name}"
     if any(cp.label == label for cp in await read_checkpoints(js)):
         return None
     upto = await last_stored_before(js, end)
+    if upto == 0:
+        return None
     try:
         return await checkpoint(js, key, label=label, upto=upto, now=now, once=True)
     except FileExistsError:
