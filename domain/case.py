@@ -60,7 +60,7 @@ class Case(Aggregate):
         self.department = department
         self.last_sequence = 0
         self.recorded: dict[str, Recorded] = {}
-        self.unconfirmed: list[Recorded] = []
+        self.unconfirmed: list[tuple[str, Recorded]] = []
         self.references: dict[str, set[str]] = {}
         self.facts = CaseFacts.empty()
         self._apply(sequence, opening)
@@ -72,8 +72,11 @@ class Case(Aggregate):
 
     def confirm(self, sequences: list[int]) -> None:
         """The log now holds the tentatively recorded events, at these sequences."""
-        for recorded, sequence in zip(self.unconfirmed, sequences, strict=True):
+        for (_, recorded), sequence in zip(self.unconfirmed, sequences, strict=True):
             recorded.sequence = sequence
+        self.facts.confirm(
+            {event_id: seq for (event_id, _), seq in zip(self.unconfirmed, sequences, strict=True)}
+        )
         self.last_sequence = sequences[-1]
         self.unconfirmed.clear()
 
@@ -104,7 +107,7 @@ class Case(Aggregate):
         self.facts.apply(sequence, e)
         recorded = self.recorded[e.event_id] = Recorded(sequence, digest(e))
         if sequence is None:
-            self.unconfirmed.append(recorded)
+            self.unconfirmed.append((e.event_id, recorded))
         else:
             self.last_sequence = sequence
         for field, kind in _REFERENCE_KEYS.get(e.type, ()):
