@@ -116,6 +116,7 @@ __all__ = [
     "deadline_event_id",
     "fold",
     "inspection_clock_id",
+    "period_duty",
     "training_clock_id",
 ]
 
@@ -324,6 +325,21 @@ def training_clock_id(year: int) -> str:
 
 def inspection_clock_id(year: int, quarter: int) -> str:
     return f"{SUP_1}:inspection:{year}Q{quarter}"
+
+
+def period_duty(clock: str) -> tuple[str, str] | None:
+    """``("training", "2026")`` or ``("inspection", "2026Q3")`` for a SUP-1 clock ID; None for
+    every other clock.
+
+    Why it matters: a SUP-1 clock is the government office's duty for a period, started by the
+    period's first fact on *any* case. That trigger tells why the clock runs, but it is not
+    evidence against the office (it is another case's fact), so a SUP-1 breach rests on the
+    office's own case: the breach event that records the period ending with the duty unmet."""
+    rule, _, rest = clock.partition(":")
+    duty, _, period = rest.partition(":")
+    if rule != SUP_1 or duty not in ("training", "inspection") or not period:
+        return None
+    return duty, period
 
 
 def deadline_event_id(action: Action, clock: str) -> str:
