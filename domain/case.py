@@ -21,8 +21,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.calendar import check_confirmation
 from domain.rules import CaseFacts
-from events.catalogue import Event
+from events.catalogue import CalendarYearConfirmed, Event
 from events.codec import encode
 from events.outcomes import Reason, Rejection
 
@@ -157,6 +158,9 @@ _REFERENCE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def check_new_case(e: Event) -> None:
-    """An event for a case the log does not hold: only an opening event is possible."""
+    """An event for a case the log does not hold: only an opening event is possible, and a
+    calendar year only as `domain.calendar.check_confirmation` allows."""
     if not e.OPENS_CASE:
         raise Rejection(Reason.UNKNOWN_CASE, f"case {e.case_id} has not been opened")
+    if isinstance(e, CalendarYearConfirmed):
+        check_confirmation(e)

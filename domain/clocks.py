@@ -65,6 +65,7 @@ from typing import Final
 from domain.calendar import SHANGHAI, UnknownYear, WorkingDayCalendar
 from domain.rules.ruleset import NoRuleSet, RuleSet, ruleset_at
 from events.catalogue import (
+    CALENDAR_TYPES,
     SYSTEM_TYPES,
     Channel,
     ConsultationAnswered,
@@ -394,7 +395,7 @@ class ClockKeeper:
         """Every clock ``apply`` may start, stop or mark for this event (a projection loads
         these rows, plus the event's case, before applying it)."""
         ids: list[str] = []
-        if event.type not in SYSTEM_TYPES:
+        if _interpretation_work(event):
             day = _local_day(event.occurred_at)
             ids += [training_clock_id(day.year), inspection_clock_id(day.year, _quarter(day))]
         match event:
@@ -446,7 +447,7 @@ class ClockKeeper:
             changed.add(clock.clock_id)
             return clock
 
-        if event.type not in SYSTEM_TYPES:
+        if _interpretation_work(event):
             day = _local_day(event.occurred_at)
             self._period(clocks, put, here, "training", day.year, None)
             self._period(clocks, put, here, "inspection", day.year, _quarter(day))
@@ -683,6 +684,12 @@ class ClockKeeper:
             clock.status = Status.BREACHED
         else:
             clock.status = Status.OPEN
+
+
+def _interpretation_work(event: Event) -> bool:
+    """Whether ``event`` is an upstream fact of interpretation work, which starts the SUP-1
+    clocks of its year and quarter (derived events and calendar confirmations do not)."""
+    return event.type not in SYSTEM_TYPES and event.type not in CALENDAR_TYPES
 
 
 def _rules(at: datetime) -> RuleSet | None:
