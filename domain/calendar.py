@@ -116,16 +116,16 @@ class UnknownYear(CalendarError):
 
     Why an exception and not a fallback to "Monday to Friday": the State Council's notice
     moves working days around (调休), so any guess may be wrong by several days. The caller
-    holds the deadline as "pending calendar" and alerts an operator, who supplies the year's
-    notice as a confirmed calendar file.
+    holds the deadline as "pending calendar" and alerts an operator, who confirms the year's
+    notice in the log (CalendarYearConfirmed).
     """
 
     def __init__(self, year: int) -> None:
         self.year = year
         super().__init__(
-            f"no confirmed working-day calendar for {year}: supply the State Council's "
-            f"holiday notice (放假安排通知) for {year} as a confirmed calendar file "
-            f"(see deploy/calendar/README.md)"
+            f"no confirmed working-day calendar for {year}: confirm the State Council's "
+            f"holiday notice (放假安排通知) for {year} in the log with `jiedu calendar "
+            f"confirm {year}.json` (see deploy/calendar/README.md)"
         )
 
 
