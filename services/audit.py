@@ -19,8 +19,10 @@ a point, and exports. The chain itself is `domain.chain`; the audit rows are `pr
   in *recorded* order: up to the last message whose stored timestamp is ≤ the time (what the
   system knew then); `by="occurred"` instead stops before the first event that occurred after
   the time (useful for a demo loaded all at once). The live stores are never touched. The
-  deadline projection uses the calendar this process loads (`projections.deadlines`); the rule
-  set a finding was judged by is recorded in the finding event itself.
+  deadline projection counts with the years confirmed in the log up to each event (so a replay
+  as of a point uses the calendar in force then) on top of the calendar this process loads
+  (`projections.deadlines`); the rule set a finding was judged by is recorded in the finding
+  event itself.
 - **Exports**: JSON Lines (canonical: sorted keys, one row per line), CSV (UTF-8 with BOM, so
   that Excel reads the Chinese) and a self-contained HTML timeline of one case.
 
