@@ -45,6 +45,13 @@ STAGE_OWNER: dict[str, str] = {
 """Review stages (`ReviewSigned.data.stage`) only one office may sign."""
 
 ONLY_GOV_OFFICE = frozenset(
-    {"SubmissionReturned", "TrainingHeld", "InspectionConducted", "InspectionResultsPublished"}
+    {
+        "SubmissionReturned",
+        "TrainingHeld",
+        "InspectionConducted",
+        "InspectionResultsPublished",
+        "CalendarYearConfirmed",
+    }
 )
-"""Supervision acts (REV-3, SUP-1) of the government office alone."""
+"""Supervision acts (REV-3, SUP-1) of the government office alone, and its confirmation of a
+calendar year (the State Council's notice, for the working-day clocks)."""

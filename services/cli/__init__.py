@@ -20,9 +20,19 @@ from events.outcomes import Outcome
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
+from services.adapters.eventlog import EventLog
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.cli import audit, bench, deadlines, read, report
-from services.cli.common import DataDir, Json, fail, json_line, local_time, print_json, read_input
+from services.cli.common import (
+    DataDir,
+    Json,
+    fail,
+    json_line,
+    local_time,
+    print_json,
+    print_outcome,
+    read_input,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -145,49 +155,23 @@ def emit(
     if not (department and system and case_id):
         fail("give --source DEPARTMENT/SYSTEM and --case for a message without them")
     try:
-        subject = streams.intake_subject(department, system, case_id)
+        streams.intake_subject(department, system, case_id)  # before anything is started
     except streams.SubjectTokenError as e:
         fail(str(e))
     with bootstrap.serving(_settings(data_dir)) as settings:
-        outcome = asyncio.run(_emit(settings, body, subject, department, system, timeout))
+        outcome = asyncio.run(_emit(settings, body, department, system, case_id, timeout))
     if outcome is None:
         fail("no outcome within the timeout (is the intake running?)")
-    _print_outcome(outcome, as_json)
+    print_outcome(outcome, as_json)
     raise typer.Exit(0 if outcome.status != "rejected" else 1)
 
 
-def _print_outcome(outcome: Outcome, as_json: bool) -> None:
-    if as_json:
-        print_json(outcome.model_dump(exclude_none=True))
-        return
-    at = local_time(outcome.at)
-    if outcome.status == "rejected":
-        typer.echo(f"{outcome.event_id or '-'}: rejected, {outcome.reason}: {outcome.detail} "
-                   f"(intake sequence {outcome.intake_sequence}, {at})")
-        return
-    first = " first" if outcome.status == "duplicate" else ""
-    typer.echo(f"{outcome.event_id}: {outcome.status}, case {outcome.case_id},{first} at log "
-               f"sequence {outcome.sequence} (intake sequence {outcome.intake_sequence}, {at})")
-
-
 async def _emit(
-    settings: Settings, body: bytes, subject: str, department: str, system: str, timeout: float
+    settings: Settings, body: bytes, department: str, system: str, case_id: str, timeout: float
 ) -> Outcome | None:
     nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-emit")
     try:
-        answers = await nc.subscribe(streams.outcomes_subject(department, system))
-        ack = await nc.jetstream().publish(subject, body)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (left := deadline - loop.time()) > 0:
-            try:
-                msg = await answers.next_msg(timeout=left)
-            except TimeoutError:
-                break
-            for answer in orjson.loads(msg.data):
-                if answer["intake_sequence"] == ack.seq:
-                    return Outcome.model_validate(answer)
-        return None
+        return await EventLog(nc).submit(department, system, case_id, body, timeout)
     finally:
         await nc.close()
 
@@ -204,7 +188,7 @@ def status(
         outcome = asyncio.run(_status(settings, event_id))
     if outcome is None:
         fail(f"no outcome recorded for {event_id}", code=1)
-    _print_outcome(outcome, as_json)
+    print_outcome(outcome, as_json)
 
 
 async def _status(settings: Settings, event_id: str) -> Outcome | None:

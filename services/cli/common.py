@@ -24,6 +24,7 @@ import typer
 from pydantic import AnyUrl
 
 from domain.calendar import SHANGHAI
+from events.outcomes import Outcome
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
@@ -90,3 +91,18 @@ def read_input(path: str, option: str = "FILE") -> bytes:
         return Path(path).read_bytes()
     except OSError as e:
         fail(f"{option} {path}: cannot read it ({e.strerror or e})")
+
+
+def print_outcome(outcome: Outcome, as_json: bool) -> None:
+    """What became of a message Jiedu was sent: one line for people, or its JSON."""
+    if as_json:
+        print_json(outcome.model_dump(exclude_none=True))
+        return
+    at = local_time(outcome.at)
+    if outcome.status == "rejected":
+        typer.echo(f"{outcome.event_id or '-'}: rejected, {outcome.reason}: {outcome.detail} "
+                   f"(intake sequence {outcome.intake_sequence}, {at})")
+        return
+    first = " first" if outcome.status == "duplicate" else ""
+    typer.echo(f"{outcome.event_id}: {outcome.status}, case {outcome.case_id},{first} at log "
+               f"sequence {outcome.sequence} (intake sequence {outcome.intake_sequence}, {at})")
