@@ -48,6 +48,7 @@ from projections.base import Key, Projection, Row, Stored, Table, copy_row
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
+from services.adapters.eventlog import check_streams
 from services.adapters.readmodels import (
     LIVE_STATE,
     RETIRED,
@@ -618,6 +619,8 @@ class ProjectorService:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Check that the log cannot shrink (refusing to run if it can), then project."""
+        await check_streams(self.js)
         self._stop.clear()
         self._together = list(self.projectors)
         self._tasks = [asyncio.create_task(self._supervise_group(), name="projectors")]
@@ -692,6 +695,7 @@ class ProjectorProcess:
             **os.environ,
             "NATS_URL": self.nats_url,
             "JIEDU_DATA_DIR": str(self.settings.data_dir),
+            "JIEDU_CREDENTIALS": str(self.settings.credentials),
             "JIEDU_LOG_LEVEL": self.settings.log_level,
         }
         env.pop("DATABASE_URL", None)

@@ -18,7 +18,14 @@ from events.outcomes import Outcome
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
+from services.app import (
+    Parts,
+    application,
+    load_demo_as_sources,
+    settle,
+    settle_deadlines,
+    summary,
+)
 from services.cli import audit, bench, deadlines, read, report
 
 app = typer.Typer(
@@ -87,7 +94,7 @@ async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object
     nc = await bootstrap.connect(settings.nats_url or "", "jiedu-demo")
     try:
         await parts.start(nc)
-        sent = await load_demo(nc, quarter, seed)
+        sent = await load_demo_as_sources(settings, quarter, seed)
         assert parts.store is not None
         await settle(nc, parts.store)
         await settle_deadlines(parts)
@@ -137,12 +144,11 @@ def emit(
 async def _emit(
     settings: Settings, body: bytes, department: str, system: str, case_id: str, timeout: float
 ) -> Outcome | None:
-    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-emit")
+    sources = bootstrap.Sources(settings)
+    nc, js = await sources.connection(department, system)
     try:
         answers = await nc.subscribe(streams.outcomes_subject(department, system))
-        ack = await nc.jetstream().publish(
-            streams.intake_subject(department, system, case_id), body
-        )
+        ack = await js.publish(streams.intake_subject(department, system, case_id), body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while (left := deadline - loop.time()) > 0:

@@ -279,7 +279,7 @@ async def _connect(settings: Settings, name: str) -> Client:
     try:
         return await nats.connect(
             url, name=name, connect_timeout=3, max_reconnect_attempts=2, reconnect_time_wait=0.5,
-            error_cb=_quiet,
+            error_cb=_quiet, **bootstrap.identity(url, name, credentials=settings.credentials),
         )
     except (NoServersError, OSError):
         typer.echo(f"no NATS server at {url} (is `jiedu up` running?)", err=True)
