@@ -26,7 +26,7 @@ from services.app import (
     settle_deadlines,
     summary,
 )
-from services.cli import audit, bench, deadlines, read, report
+from services.cli import audit, bench, deadlines, incidents, read, report
 
 app = typer.Typer(
     add_completion=False,
@@ -223,6 +223,7 @@ read.register(app)
 deadlines.register(app)
 audit.register(app)
 report.register(app)
+incidents.register(app)
 bench.register(app)
 
 
