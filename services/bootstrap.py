@@ -25,7 +25,7 @@ from services.adapters import identities, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog, check_streams, ensure_streams
 from services.adapters.identities import Credentials
-from services.adapters.natsserver import NatsServer
+from services.adapters.natsserver import NatsServer, reload_server
 
 URL_FILE = "nats.url"
 
@@ -55,6 +55,16 @@ def server_for(settings: Settings) -> NatsServer:
         credentials=Credentials(settings.credentials),
         organs=organs(settings),
     )
+
+
+def reload_authorization(settings: Settings) -> Path:
+    """Rewrite the authorisation from the credentials as they are now, and have the embedded
+    server of the data dir (if it runs) apply it without a restart. Returns the file: with an
+    existing server (NATS_URL) the operator installs it there and reloads that server."""
+    written = Credentials(settings.credentials).write_authorization(organs(settings))
+    if not settings.nats_url:
+        reload_server(server_for(settings).pid_file)
+    return written
 
 
 def nats_url(settings: Settings) -> str:

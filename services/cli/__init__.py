@@ -18,6 +18,7 @@ from events.outcomes import Outcome
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
+from services.adapters.identities import MissingIdentity
 from services.app import (
     Parts,
     application,
@@ -26,7 +27,7 @@ from services.app import (
     settle_deadlines,
     summary,
 )
-from services.cli import audit, bench, deadlines, incidents, read, report
+from services.cli import audit, bench, creds, deadlines, incidents, read, report
 
 app = typer.Typer(
     add_completion=False,
@@ -224,11 +225,16 @@ deadlines.register(app)
 audit.register(app)
 report.register(app)
 incidents.register(app)
+creds.register(app)
 bench.register(app)
 
 
 def main() -> None:
     logs.configure(Settings.from_env().log_level)
     bootstrap.tune_gc()
-    app()
+    try:
+        app()
+    except MissingIdentity as e:  # a party without credentials here: say so, no traceback
+        typer.echo(str(e), err=True)
+        raise SystemExit(2) from None
 
