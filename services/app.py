@@ -46,6 +46,9 @@ class Parts:
     deadlines: bool = True
     """The clock scanner; `jiedu demo` runs it only once the quarter has settled, so that no
     clock is judged on a log still catching up with its backlog."""
+    administer: bool = True
+    """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
+    instance (`jiedu intake`) only checks them and needs no operator's seed."""
     nc: Client | None = None
     """The intake's connection (the broker's)."""
     store: ReadStore | None = None
@@ -62,7 +65,8 @@ class Parts:
 
     async def start(self, nc: Client) -> None:
         self.nc = nc
-        await bootstrap.create_streams(self.settings)
+        if self.administer:
+            await bootstrap.create_streams(self.settings)
         await check_streams(nc.jetstream())
         if self.intake:
             self.services.append(IntakeService(nc, bootstrap.organs(self.settings), self.settings))

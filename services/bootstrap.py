@@ -185,9 +185,9 @@ class Parts:
 
 
 @asynccontextmanager
-async def parts(settings: Settings, name: str, *, ensure: bool = True) -> AsyncIterator[Parts]:
-    """A connection as the party `name` speaks for, on a log checked not to shrink; `ensure`
-    creates the streams first (as the operator) where they are missing."""
+async def parts(settings: Settings, name: str, *, ensure: bool = False) -> AsyncIterator[Parts]:
+    """A connection as the party `name` speaks for, on a log checked not to shrink (a missing
+    stream is refused, named); `ensure` first creates what is missing, as the operator."""
     if ensure:
         await create_streams(settings)
     nc = await connect(nats_url(settings), name, credentials=settings.credentials)

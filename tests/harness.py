@@ -4,7 +4,7 @@ the test fixtures start, never in a deployment's authorisation."""
 
 from __future__ import annotations
 
-from services.adapters.permissions import Permissions, inbox_prefix
+from services.adapters.permissions import Permissions
 
 HARNESS = "harness"
-HARNESS_PERMISSIONS = Permissions(publish=(">",), subscribe=(">",), inbox=inbox_prefix(HARNESS))
+HARNESS_PERMISSIONS = Permissions(publish=(">",), subscribe=(">",))

@@ -4,16 +4,17 @@ Every party connects as a user of its own (an nkey); the server's authorisation,
 this table and the organs file, decides by subject what each may do, so no code path can write
 where its party may not. A new organ is one line of `events/data/organs.json`.
 
-    party            publish                                       subscribe
-    <organ code>     jiedu.intake.<code>.*.*                       its outcomes, its inbox
-    monitor          jiedu.intake.cyberspace_office.monitor.*    its outcomes, its inbox
-    intake           jiedu.events.> but deadline types, REJECTED,  its inbox
-                     outcomes (core and bucket), leases; consumes INTAKE; reads EVENTS, REJECTED
-    deadlines        jiedu.events.*.*.<deadline type>; reads EVENTS  its inbox
-    projector        reads EVENTS                                  its inbox
-    auditor          reads EVENTS, REJECTED, CHECKPOINTS, outcomes  its inbox
-    operator         the JetStream API (streams, consumers,        its inbox
-                     buckets), CHECKPOINTS, the buckets' keys
+    party          publishes                                     subscribes
+    <organ code>   jiedu.intake.<code>.*.*                       its outcomes, its inbox
+    monitor        jiedu.intake.cyberspace_office.monitor.*      its outcomes, its inbox
+    intake         jiedu.events.> but the deadline types,        its inbox
+                   REJECTED, outcomes (core and bucket), leases;
+                   consumes INTAKE; reads EVENTS, REJECTED
+    deadlines      jiedu.events.*.*.<deadline type>; reads EVENTS its inbox
+    projector      reads EVENTS                                  its inbox
+    auditor        reads EVENTS, REJECTED, CHECKPOINTS, outcomes its inbox
+    operator       the JetStream API (streams, consumers,        its inbox
+                   buckets), CHECKPOINTS, the buckets' keys
 
 "reads S" is the JetStream API a reader of stream S needs (stream info, its own consumers,
 direct and message gets, acks and flow control), and nothing that changes S. Nobody but the
@@ -23,7 +24,7 @@ without an identity (the server has no anonymous user).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from domain.authorisation import MONITOR
 from events import streams
@@ -55,7 +56,6 @@ class Permissions:
     subscribe: tuple[str, ...]
     publish_deny: tuple[str, ...] = ()
     subscribe_deny: tuple[str, ...] = ()
-    inbox: str = field(default="_INBOX")
 
     def as_config(self) -> dict[str, object]:
         def side(allow: tuple[str, ...], deny: tuple[str, ...]) -> dict[str, list[str]]:
@@ -113,7 +113,6 @@ def _service(party: str, *publish: str, deny: tuple[str, ...] = ()) -> Permissio
         publish=tuple(dict.fromkeys((*COMMON, *publish))),
         subscribe=(f"{inbox}.>",),
         publish_deny=deny,
-        inbox=inbox,
     )
 
 
@@ -128,7 +127,6 @@ def _source(
         subscribe=(streams.outcomes_subject(department, system), f"{inbox}.>"),
         publish_deny=tuple(f"jiedu.intake.{department}.{s}.*" for s in reserved),
         subscribe_deny=tuple(streams.outcomes_subject(department, s) for s in reserved),
-        inbox=inbox,
     )
 
 

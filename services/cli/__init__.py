@@ -67,7 +67,7 @@ def up(
 def intake(data_dir: DataDir = None) -> None:
     """Run one intake instance against the configured server (several may run at once)."""
     settings = _settings(data_dir)
-    asyncio.run(_run(application(settings, Parts(settings, projections=False))))
+    asyncio.run(_run(application(settings, Parts(settings, projections=False, administer=False))))
 
 
 async def _run(faststream_app: FastStream) -> None:

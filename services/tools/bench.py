@@ -68,7 +68,7 @@ from services.adapters.config import Settings
 from services.adapters.eventlog import ensure_streams
 from services.adapters.identities import Credentials
 from services.adapters.natsserver import NatsServer, free_port
-from services.adapters.permissions import Permissions, inbox_prefix
+from services.adapters.permissions import Permissions
 from services.adapters.readmodels import (
     Generation,
     ReadStore,
@@ -182,7 +182,7 @@ class Server:
         self.store = store or self.dir / "store"
         self.sync_always = sync_always
         self.credentials = Credentials(
-            workdir / "creds", extra={BENCH: Permissions((">",), (">",), inbox=inbox_prefix(BENCH))}
+            workdir / "creds", extra={BENCH: Permissions((">",), (">",))}
         )
         self.server = NatsServer(
             self.store, free_port(), credentials=self.credentials, organs=load_organs(),
