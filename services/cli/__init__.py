@@ -18,6 +18,7 @@ from events.outcomes import Outcome
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
+from services.adapters.eventlog import EventLog
 from services.adapters.identities import MissingIdentity
 from services.app import (
     Parts,
@@ -145,22 +146,9 @@ def emit(
 async def _emit(
     settings: Settings, body: bytes, department: str, system: str, case_id: str, timeout: float
 ) -> Outcome | None:
-    sources = bootstrap.Sources(settings)
-    nc, js = await sources.connection(department, system)
+    nc, _ = await bootstrap.Sources(settings).connection(department, system)
     try:
-        answers = await nc.subscribe(streams.outcomes_subject(department, system))
-        ack = await js.publish(streams.intake_subject(department, system, case_id), body)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (left := deadline - loop.time()) > 0:
-            try:
-                msg = await answers.next_msg(timeout=left)
-            except TimeoutError:
-                break
-            for answer in orjson.loads(msg.data):
-                if answer["intake_sequence"] == ack.seq:
-                    return Outcome.model_validate(answer)
-        return None
+        return await EventLog(nc).submit(department, system, case_id, body, timeout)
     finally:
         await nc.close()
 
