@@ -134,6 +134,13 @@ def event_subject(department: str, case_id: str, event_type: str) -> str:
     )
 
 
+def type_filter(event_type: str) -> str:
+    """All events of one type, on every department's cases (a permission's span)."""
+    return EVENT_SUBJECT.format(
+        department="*", case_id="*", type=_token("event type", event_type, _TYPE)
+    )
+
+
 def case_filter(case_id: str) -> str:
     """All events of one case, whatever its department: the span of the case's optimistic lock."""
     return f"jiedu.events.*.{case_token(case_id)}.>"

@@ -23,9 +23,10 @@ from nats.aio.client import Client
 from events import streams
 from projections.case_summary import CASES, CaseSummary
 from services import audit, bootstrap
-from services.adapters import logs
+from services.adapters import logs, permissions
 from services.adapters.config import Settings
-from services.adapters.eventlog import ensure_streams
+from services.adapters.eventlog import check_streams
+from services.adapters.identities import Credentials
 from services.adapters.readmodels import ReadStore
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
@@ -45,15 +46,28 @@ class Parts:
     deadlines: bool = True
     """The clock scanner; `jiedu demo` runs it only once the quarter has settled, so that no
     clock is judged on a log still catching up with its backlog."""
+    administer: bool = True
+    """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
+    instance (`jiedu intake`) only checks them and needs no operator's seed."""
     nc: Client | None = None
+    """The intake's connection (the broker's)."""
     store: ReadStore | None = None
     services: list[Any] = field(default_factory=list)
+    connections: list[Client] = field(default_factory=list)
+    """Those of the other parties (deadline service, operator's checkpoints), opened here."""
+
+    async def _connect(self, name: str) -> Client:
+        nc = await bootstrap.connect(
+            bootstrap.nats_url(self.settings), name, credentials=self.settings.credentials
+        )
+        self.connections.append(nc)
+        return nc
 
     async def start(self, nc: Client) -> None:
         self.nc = nc
-        await ensure_streams(
-            nc.jetstream(), partitions=self.settings.partitions, ack_wait_s=self.settings.ack_wait_s
-        )
+        if self.administer:
+            await bootstrap.create_streams(self.settings)
+        await check_streams(nc.jetstream())
         if self.intake:
             self.services.append(IntakeService(nc, bootstrap.organs(self.settings), self.settings))
         if self.projections:
@@ -63,7 +77,8 @@ class Parts:
         private_key, _ = audit.key_paths(self.settings.data_dir)
         if private_key.exists():
             key = audit.load_private_key(private_key)
-            self.services.append(audit.QuarterlyCheckpoints(nc.jetstream(), key))
+            operator = await self._connect("jiedu-operator")
+            self.services.append(audit.QuarterlyCheckpoints(operator.jetstream(), key))
         for service in self.services:
             await service.start()
         if self.projections and self.deadlines:
@@ -71,8 +86,10 @@ class Parts:
 
     async def add_deadlines(self) -> DeadlineService:
         """Start the scanner of the clocks that the projector keeps in `self.store`."""
-        assert self.nc is not None and self.store is not None
-        scanner = DeadlineService(self.nc, self.store, run_projection=False)
+        assert self.store is not None
+        scanner = DeadlineService(
+            await self._connect("jiedu-deadlines"), self.store, run_projection=False
+        )
         self.services.append(scanner)
         await scanner.start()
         return scanner
@@ -80,6 +97,9 @@ class Parts:
     async def stop(self) -> None:
         for service in reversed(self.services):
             await service.stop()
+        for nc in self.connections:
+            await nc.drain()
+        self.connections.clear()
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
 
@@ -87,14 +107,19 @@ class Parts:
 def application(settings: Settings, parts: Parts, *, demo_quarter: str | None = None) -> FastStream:
     logs.configure(settings.log_level)
     logger = logs.get("jiedu.faststream")
-    broker = NatsBroker(bootstrap.nats_url(settings), logger=logger, max_reconnect_attempts=-1)
+    url = bootstrap.nats_url(settings)
+    identity = Credentials(settings.credentials).connect_options(permissions.INTAKE)
+    broker = NatsBroker(
+        url, logger=logger, max_reconnect_attempts=-1, name="jiedu-intake",
+        nkeys_seed_str=identity["nkeys_seed_str"], inbox_prefix=identity["inbox_prefix"],
+    )
     app = FastStream(broker, logger=logger)
 
     @app.after_startup
     async def start() -> None:
         await parts.start(broker.connection)
         if demo_quarter is not None:
-            sent = await load_demo(broker.connection, demo_quarter)
+            sent = await load_demo_as_sources(settings, demo_quarter)
             log.info("demo loaded", quarter=demo_quarter, messages=sent)
 
     @app.on_shutdown
@@ -105,7 +130,8 @@ def application(settings: Settings, parts: Parts, *, demo_quarter: str | None = 
 
 
 async def load_demo(nc: Client, quarter: str, seed: int = 2026) -> int:
-    """Publish a demo quarter to INTAKE as its sources would, in their order."""
+    """Publish a demo quarter to INTAKE on one connection that may speak for every source
+    (the tests' harness), in the sources' order."""
     js = nc.jetstream()
     messages = demo.generate(quarter, seed)
     for start in range(0, len(messages), 1000):
@@ -113,6 +139,23 @@ async def load_demo(nc: Client, quarter: str, seed: int = 2026) -> int:
             await js.publish_async(m.subject, m.encode()) for m in messages[start : start + 1000]
         ]
         await asyncio.gather(*futures)
+    return len(messages)
+
+
+async def load_demo_as_sources(settings: Settings, quarter: str, seed: int = 2026) -> int:
+    """Publish a demo quarter to INTAKE as its sources would, each message with the identity
+    of the source its subject names, in their order."""
+    messages = demo.generate(quarter, seed)
+    sources = bootstrap.Sources(settings)
+    try:
+        for start in range(0, len(messages), 1000):
+            futures = []
+            for m in messages[start : start + 1000]:
+                _, js = await sources.connection(m.source_department, m.source_system)
+                futures.append(await js.publish_async(m.subject, m.encode()))
+            await asyncio.gather(*futures)
+    finally:
+        await sources.close()
     return len(messages)
 
 

@@ -63,7 +63,7 @@ from projections import ALL
 from projections.audit import TRAIL, AuditTrail, row_of
 from projections.base import Projection, Row, Stored
 from services.adapters import logs
-from services.adapters.readmodels import SQLITE_FILE, ReadStore, SQLiteStore
+from services.adapters.readmodels import SQLITE_FILE, Incident, ReadStore, SQLiteStore
 from services.projector import Feed, UnitOfWork, head, stored_of
 
 log = logs.get("jiedu.audit")
@@ -76,27 +76,60 @@ PUBLIC_KEY_FILE = "office_ed25519.pub.pem"
 # ── reading the log as stored ────────────────────────────────────────────────────────────────
 
 
-async def read_log(js: JetStreamContext, upto: int | None = None, batch: int = 2000) -> list[Stored]:
-    """Every stored message of EVENTS from sequence 1 up to `upto` (default: the head now)."""
-    top = await head(js)
+async def read_log(
+    js: JetStreamContext, upto: int | None = None, batch: int = 2000, *, partial: bool = False
+) -> list[Stored]:
+    """Every stored message of EVENTS from its first up to `upto` (default: the stream's last
+    sequence now), gaps and all. If the stream stops delivering before its own last sequence
+    (messages lost from its store files) this raises TimeoutError, unless `partial`: then it
+    returns what it read, for `verify` to name where the log falls short."""
+    info = await js.stream_info(streams.EVENTS)
+    top = int(info.state.last_seq)
     end = top if upto is None else min(upto, top)
     out: list[Stored] = []
-    if end <= 0:
+    if end <= 0 or not info.state.messages:
         return out
     feed = await Feed(js, 1).open()
     try:
-        while len(out) < end:
-            msgs = await feed.take(batch, 5.0)
+        while True:
+            msgs = await feed.take(batch, READ_WAIT_S)
             if not msgs:
-                raise TimeoutError(f"EVENTS stopped delivering at {len(out)} of {end}")
+                if partial:
+                    return out
+                last = out[-1].seq if out else 0
+                raise TimeoutError(f"EVENTS stopped delivering after {last} of {end}")
             for m in msgs:
                 s = stored_of(m)
                 if s.seq > end:
                     return out
                 out.append(s)
+                if s.seq >= end:
+                    return out
     finally:
         await feed.close()
-    return out
+
+
+READ_WAIT_S = 5.0
+"""How long a reader of the log waits for the next message before it counts as not there."""
+
+
+@dataclass(frozen=True)
+class LogState:
+    """What the server says the streams hold, beside what they deliver: `verify` compares."""
+
+    events_last: int | None
+    """EVENTS' last sequence; None if the stream is missing."""
+    checkpoints_exist: bool
+
+
+async def log_state(js: JetStreamContext) -> LogState:
+    async def last(stream: str) -> int | None:
+        try:
+            return int((await js.stream_info(stream)).state.last_seq)
+        except NotFoundError:
+            return None
+
+    return LogState(await last(streams.EVENTS), await last(streams.CHECKPOINTS) is not None)
 
 
 # ── keys ─────────────────────────────────────────────────────────────────────────────────────
@@ -352,6 +385,9 @@ def verify(
     checkpoints: Sequence[Checkpoint],
     public_key: Ed25519PublicKey | None,
     audit_rows: Iterable[Row] | None = None,
+    *,
+    state: LogState | None = None,
+    incidents: Sequence[Incident] = (),
 ) -> AuditReport:
     """Check the log against itself (the chain), the signed checkpoints and the audit rows.
 
@@ -359,7 +395,12 @@ def verify(
     audit row must be the row the audit projection makes from the message at its sequence (all
     columns; `recorded_at` when the message carries a stored time) with the recomputed link.
     Audit rows may stop short of the log's end (the projection lags): that is a note, not a
-    divergence. `audit_rows=None` checks the chain and checkpoints only."""
+    divergence. `audit_rows=None` checks the chain and checkpoints only.
+
+    `state` (what the server says the streams hold): a log that delivers less than its own
+    last sequence, or a missing EVENTS or CHECKPOINTS, is a divergence at the first sequence
+    missing. `incidents`: undecodable events the projections met; one an operator skipped has
+    no audit row, which is then a note (with the decision), not a divergence."""
     log = [m if isinstance(m, Stored) else Stored(*m) for m in messages]
     rows = {int(r["seq"]): r for r in audit_rows} if audit_rows is not None else {}
     links: Mapping[int, str | None] = {s: r.get("link") for s, r in rows.items()}
@@ -370,26 +411,45 @@ def verify(
         head_seq=found.head_seq, head=found.head, events=found.events, rows=len(rows),
         checkpoints=found.checkpoints,
     )
-    divergences = [found.divergence] if found.divergence else []
+    # what the server says is missing first: at the same sequence, it is the cause
+    divergences = _short(state, found.head_seq) if state is not None else []
+    divergences += [found.divergence] if found.divergence else []
+    skipped = {i.sequence: i for i in incidents if not i.open}
+    undecodable: list[int] = []
+    for m in log:
+        try:
+            event = loads(m.data)
+        except Exception as e:  # stored bytes that are no event
+            if m.seq in rows:  # the audit row says an event was there: a forged body
+                divergences.append(Divergence(m.seq, f"stored bytes do not decode: {e}"[:200]))
+            else:  # an incident, reported below
+                undecodable.append(m.seq)
+            continue
+        row = rows.get(m.seq) if audit_rows is not None else None
+        if row is None:
+            continue
+        column = _differs(row_of(event, m.seq, m, None), row)
+        if column is not None:
+            expected = row_of(event, m.seq, m, None)
+            divergences.append(Divergence(
+                m.seq, f"audit row {m.seq} column {column!r} is {row.get(column)!r}; the "
+                f"log gives {expected[column]!r}"))
+            break
+    if undecodable:
+        report.notes.append(
+            f"{len(undecodable)} stored message(s) are no event of the catalogue, from sequence "
+            f"{undecodable[0]}: incidents (`jiedu incidents`); "
+            + ", ".join(
+                f"{s} skipped by {skipped[s].skipped_by} at {skipped[s].skipped_at}: "
+                f"{skipped[s].reason}" if s in skipped else f"{s} open"
+                for s in undecodable[:20]
+            )
+        )
     if audit_rows is not None:
         last_row = max(rows, default=0)
         for m in log:
-            row = rows.get(m.seq)
-            if row is None:
-                if m.seq <= last_row:
-                    divergences.append(Divergence(m.seq, f"no audit row for sequence {m.seq}"))
-                    break
-                continue
-            try:
-                expected = row_of(loads(m.data), m.seq, m, None)
-            except Exception as e:  # a forged body that no longer decodes
-                divergences.append(Divergence(m.seq, f"stored bytes do not decode: {e}"[:200]))
-                break
-            column = _differs(expected, row)
-            if column is not None:
-                divergences.append(Divergence(
-                    m.seq, f"audit row {m.seq} column {column!r} is {row.get(column)!r}; the "
-                    f"log gives {expected[column]!r}"))
+            if m.seq not in rows and m.seq <= last_row and m.seq not in skipped:
+                divergences.append(Divergence(m.seq, f"no audit row for sequence {m.seq}"))
                 break
         unlinked = [s for s, r in rows.items() if not r.get("link")]
         if unlinked:
@@ -405,6 +465,21 @@ def verify(
     if divergences:
         report.divergence = min(divergences, key=lambda d: d.seq)
     return report
+
+
+def _short(state: LogState, read_to: int) -> list[Divergence]:
+    """Where the log holds less than the server says, or a stream is gone."""
+    out = []
+    if state.events_last is None:
+        out.append(Divergence(1, "stream EVENTS is missing (deleted): the whole log is gone"))
+    elif read_to < state.events_last:
+        out.append(Divergence(
+            read_to + 1, f"EVENTS says its last sequence is {state.events_last} but delivers "
+            f"only up to {read_to}: sequence {read_to + 1} on lost from its store"))
+    if not state.checkpoints_exist:
+        out.append(Divergence(
+            1, "stream CHECKPOINTS is missing (deleted): the signed heads are gone"))
+    return out
 
 
 def audit_rows(store: ReadStore) -> list[Row]:

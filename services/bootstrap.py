@@ -18,11 +18,15 @@ from pathlib import Path
 
 import nats
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 
 from events.organs import Organs, load_organs
+from events.roles import MONITOR
+from services.adapters import identities, permissions
 from services.adapters.config import Settings
-from services.adapters.eventlog import EventLog, ensure_streams
-from services.adapters.natsserver import NatsServer
+from services.adapters.eventlog import EventLog, check_streams, ensure_streams
+from services.adapters.identities import Credentials
+from services.adapters.natsserver import NatsServer, reload_server
 from services.adapters.processes import stop_pid
 
 URL_FILE = "nats.url"
@@ -49,7 +53,22 @@ def tune_gc() -> None:
 
 
 def server_for(settings: Settings) -> NatsServer:
-    return NatsServer(settings.data_dir / "nats", settings.nats_port)
+    return NatsServer(
+        settings.data_dir / "nats",
+        settings.nats_port,
+        credentials=Credentials(settings.credentials),
+        organs=organs(settings),
+    )
+
+
+def reload_authorization(settings: Settings) -> Path:
+    """Rewrite the authorisation from the credentials as they are now, and have the embedded
+    server of the data dir (if it runs) apply it without a restart. Returns the file: with an
+    existing server (NATS_URL) the operator installs it there and reloads that server."""
+    written = Credentials(settings.credentials).write_authorization(organs(settings))
+    if not settings.nats_url:
+        reload_server(server_for(settings).pid_file)
+    return written
 
 
 def nats_url(settings: Settings) -> str:
@@ -81,12 +100,64 @@ def listening(url: str) -> bool:
     return True
 
 
-async def connect(url: str, name: str) -> Client:
-    """A connection that rides out server restarts; the first connect fails fast."""
+PARTY_OF_CONNECTION: dict[str, str] = {
+    "jiedu-intake": permissions.INTAKE,
+    "jiedu-demo": permissions.INTAKE,
+    "jiedu-deadlines": permissions.DEADLINES,
+    "jiedu-projector": permissions.PROJECTOR,
+    "jiedu-rebuild": permissions.PROJECTOR,
+    "jiedu-audit-checkpoint": permissions.OPERATOR,
+    "jiedu-operator": permissions.OPERATOR,
+}
+"""Whom each of Jiedu's connections speaks for, by the connection's name. Any other name
+connects as the read-only auditor: `jiedu tail`, `status`, `lag`, `audit verify`, `replay`,
+`report` read, and nothing else."""
+
+
+def party_of(name: str) -> str:
+    return PARTY_OF_CONNECTION.get(name, permissions.AUDITOR)
+
+
+def credentials_for(url: str) -> Path:
+    """The credentials of the server at `url`: those this process started or found it with,
+    else the configured ones (`JIEDU_CREDENTIALS`, or `<JIEDU_DATA_DIR>/creds`)."""
+    return identities.registered(url) or Settings.from_env().credentials
+
+
+async def connect(
+    url: str, name: str, *, party: str | None = None, credentials: Path | None = None
+) -> Client:
+    """A connection as `party` (by default the party its `name` speaks for, see
+    `PARTY_OF_CONNECTION`) that rides out server restarts; the first connect fails fast."""
     return await nats.connect(
         url, name=name, connect_timeout=5, allow_reconnect=True,
         max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+        **identity(url, name, party=party, credentials=credentials),
     )
+
+
+def identity(
+    url: str, name: str, *, party: str | None = None, credentials: Path | None = None
+) -> dict[str, str]:
+    """The options of nats-py's `connect` that make a connection speak as `party` (by default
+    the party its `name` speaks for)."""
+    creds = Credentials(credentials or credentials_for(url))
+    return creds.connect_options(party or party_of(name))
+
+
+async def create_streams(settings: Settings) -> None:
+    """Create the streams, buckets and intake consumers if missing, as the operator (the only
+    party that may), then check that the log cannot shrink."""
+    nc = await connect(
+        nats_url(settings), "jiedu-operator", credentials=settings.credentials
+    )
+    try:
+        await ensure_streams(
+            nc.jetstream(), partitions=settings.partitions, ack_wait_s=settings.ack_wait_s
+        )
+        await check_streams(nc.jetstream())
+    finally:
+        await nc.drain()
 
 
 @contextmanager
@@ -95,10 +166,12 @@ def serving(settings: Settings) -> Iterator[Settings]:
     data dir, or Jiedu's own nats-server started on the data dir for as long as the command
     runs (so `jiedu tail --data-dir DIR` reads what `jiedu demo --data-dir DIR` left)."""
     if settings.nats_url:
+        identities.register(settings.nats_url, settings.credentials)
         yield settings
         return
     url = nats_url(settings)
     if listening(url):
+        identities.register(url, settings.credentials)
         yield replace(settings, nats_url=url)
         return
     server = server_for(settings).start()
@@ -182,16 +255,47 @@ class Parts:
 
 
 @asynccontextmanager
-async def parts(settings: Settings, name: str, *, ensure: bool = True) -> AsyncIterator[Parts]:
-    nc = await connect(nats_url(settings), name)
+async def parts(settings: Settings, name: str, *, ensure: bool = False) -> AsyncIterator[Parts]:
+    """A connection as the party `name` speaks for, on a log checked not to shrink (a missing
+    stream is refused, named); `ensure` first creates what is missing, as the operator."""
+    if ensure:
+        await create_streams(settings)
+    nc = await connect(nats_url(settings), name, credentials=settings.credentials)
     try:
-        if ensure:
-            await ensure_streams(
-                nc.jetstream(), partitions=settings.partitions, ack_wait_s=settings.ack_wait_s
-            )
+        await check_streams(nc.jetstream())
         yield Parts(nc, EventLog(nc))
     finally:
         await nc.drain()
+
+
+class Sources:
+    """Connections as upstream systems, one per party, opened as they are first needed: how
+    the demo and `jiedu emit` publish, each message as the source its subject names."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.connections: dict[str, tuple[Client, JetStreamContext]] = {}
+
+    @staticmethod
+    def party(department: str, system: str) -> str:
+        return permissions.MONITOR_PARTY if (department, system) == MONITOR else department
+
+    async def connection(self, department: str, system: str) -> tuple[Client, JetStreamContext]:
+        """The connection of the source that publishes as `department`/`system`, and its
+        JetStream context."""
+        party = self.party(department, system)
+        if party not in self.connections:
+            nc = await connect(
+                nats_url(self.settings), f"jiedu-source-{party}", party=party,
+                credentials=self.settings.credentials,
+            )
+            self.connections[party] = (nc, nc.jetstream())
+        return self.connections[party]
+
+    async def close(self) -> None:
+        for nc, _ in self.connections.values():
+            await nc.drain()
+        self.connections.clear()
 
 
 async def until_signalled(*, parent: int | None = None) -> None:

@@ -66,7 +66,7 @@ from projections.deadlines import (
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.eventlog import Conflict, EventLog, Message
+from services.adapters.eventlog import Conflict, EventLog, Message, check_streams
 from services.adapters.readmodels import ReadStore
 from services.projector import ProjectorService, head, store_for, wait_caught_up
 
@@ -180,7 +180,9 @@ class DeadlineService:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, ready_timeout: float = 60.0) -> None:
-        """Start the projection (waiting until it feeds its live generation) and the scanner."""
+        """Check that the log cannot shrink (refusing to run if it can), start the projection
+        (waiting until it feeds its live generation) and the scanner."""
+        await check_streams(self.js)
         self._stop.clear()
         if self.projectors is not None:
             await self.projectors.start()

@@ -42,7 +42,7 @@ from events.outcomes import Outcome, Reason, Rejection
 from events.streams import Header, IntakeAddress
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message
+from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message, check_streams
 
 log = logs.get("jiedu.intake")
 
@@ -391,6 +391,8 @@ class IntakeService:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
+        """Check that the log cannot shrink (refusing to run if it can), then take leases."""
+        await check_streams(self.nc.jetstream())
         self._leases = await self.nc.jetstream().key_value(streams.LEASES_BUCKET)
         self._handler = asyncio.create_task(self._handle_fetched(), name="intake-handler")
         await self._tend_leases()

@@ -48,6 +48,7 @@ from projections.base import Key, Projection, Row, Stored, Table, copy_row
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
+from services.adapters.eventlog import check_streams
 from services.adapters.processes import tied_to_parent
 from services.adapters.readmodels import (
     LIVE_STATE,
@@ -62,6 +63,8 @@ from services.adapters.readmodels import (
 log = logs.get("jiedu.projector")
 
 DEFAULT_BATCH = 1000
+PARKED_RETRY_S = 5.0
+"""How often at most a parked projection looks again whether its incident was decided."""
 Progress = Callable[[int, int], None]
 """Called with (position, head) as a rebuild advances."""
 
@@ -231,6 +234,7 @@ class Step(Enum):
     RESTART = "restart"  # the store is behind the feed: read again from position + 1
     RETARGET = "retarget"  # another generation went live: feed that one
     SUPERSEDED = "superseded"  # the generation being built was retired
+    PARKED = "parked"  # stopped before an undecodable event, at `position`
 
 
 @dataclass(frozen=True)
@@ -238,6 +242,24 @@ class Result:
     step: Step
     position: int = 0
     generation: Generation | None = None
+    incident: int | None = None
+    """PARKED: the sequence of the undecodable event."""
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """A stored message that is no event of the catalogue, and why."""
+
+    error: str
+
+
+class Parked(Exception):
+    """A projection stopped before an undecodable event (an open incident); it goes on once an
+    operator skips it (`jiedu incidents skip SEQ`)."""
+
+    def __init__(self, sequence: int) -> None:
+        super().__init__(f"parked before the undecodable event at sequence {sequence}")
+        self.sequence = sequence
 
 
 class Batch:
@@ -246,25 +268,54 @@ class Batch:
 
     def __init__(self, msgs: Sequence[Msg]) -> None:
         self.stored = [stored_of(m) for m in msgs]
-        self._events: list[Event | None] = [None] * len(self.stored)
+        self._events: list[Event | Undecodable | None] = [None] * len(self.stored)
 
     def first_after(self, position: int) -> int | None:
         """The sequence of the first message past `position`; None if none is."""
         i = self._index_after(position)
         return self.stored[i].seq if i < len(self.stored) else None
 
-    def after(self, position: int) -> list[tuple[Stored, Event]]:
-        """The messages past `position`, with their events."""
+    def after(self, position: int) -> list[tuple[Stored, Event | Undecodable]]:
+        """The messages past `position`, with their events (or why one is none)."""
         out = []
         for i in range(self._index_after(position), len(self.stored)):
             event = self._events[i]
             if event is None:
-                event = self._events[i] = loads(self.stored[i].data)
+                try:
+                    event = loads(self.stored[i].data)
+                except Exception as e:  # any failure to decode: the bytes are not an event
+                    event = Undecodable(f"{type(e).__name__}: {e}")
+                self._events[i] = event
             out.append((self.stored[i], event))
         return out
 
     def _index_after(self, position: int) -> int:
         return bisect.bisect_right(self.stored, position, key=lambda s: s.seq)
+
+
+def _up_to_incident(
+    tx: Tx, todo: list[tuple[Stored, Event | Undecodable]]
+) -> tuple[list[tuple[Stored, Event]], int | None, int | None]:
+    """The events to apply, up to the first undecodable one no operator has skipped (which is
+    recorded as an incident); with the last sequence dealt with and the parking sequence."""
+    ready: list[tuple[Stored, Event]] = []
+    last: int | None = None
+    for stored, event in todo:
+        if isinstance(event, Undecodable):
+            incident = tx.incident(stored.seq)
+            if incident is not None and not incident.open:
+                last = stored.seq  # the operator decided to go on past it
+                continue
+            if incident is None:
+                tx.record_incident(stored.seq, stored.subject, stored.data, event.error)
+                log.error(
+                    "undecodable event: projections parked before it",
+                    sequence=stored.seq, subject=stored.subject, error=event.error,
+                )
+            return ready, last, stored.seq
+        ready.append((stored, event))
+        last = stored.seq
+    return ready, last, None
 
 
 def commit_batch(
@@ -297,14 +348,18 @@ def commit_batch(
             return Result(Step.SKIPPED, position)
         if first > position + 1 and feed_start > position + 1:
             return Result(Step.RESTART, position)  # events in between never reached this feed
-        todo = batch.after(position)
-        work = UnitOfWork(tx, gen)
-        work.prefetch(k for _, e in todo for k in projection.touches(e))
-        for stored, event in todo:
-            projection.apply_stored(stored, event, work)
-        work.flush()
-        last = todo[-1][0].seq
-        tx.set_position(gen.name, last)
+        todo, last, parked = _up_to_incident(tx, batch.after(position))
+        if todo:
+            work = UnitOfWork(tx, gen)
+            work.prefetch(k for _, e in todo for k in projection.touches(e))
+            for stored, event in todo:
+                projection.apply_stored(stored, event, work)
+            work.flush()
+        if last is not None:
+            tx.set_position(gen.name, last)
+        if parked is not None:
+            return Result(Step.PARKED, last or position, incident=parked)
+        assert last is not None
         return Result(Step.COMMITTED, last)
 
 
@@ -382,6 +437,9 @@ class Projector:
             self.position = await asyncio.to_thread(self.store.position, self.generation)
             return True
         self.position = out.position
+        if out.step is Step.PARKED:
+            assert out.incident is not None
+            raise Parked(out.incident)
         return out.step is Step.RESTART
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -506,6 +564,9 @@ async def rebuild(
             )
             if out.step is Step.SUPERSEDED:
                 raise Superseded(gen.name)
+            if out.step is Step.PARKED:
+                assert out.incident is not None
+                raise Parked(out.incident)
             if out.step is Step.RESTART:
                 await feed.restart(out.position + 1)
             position = out.position
@@ -538,6 +599,8 @@ class Lag:
     state: str | None
     position: int
     head: int
+    incident: int | None = None
+    """The sequence of the undecodable event it is parked before, if it is."""
 
     @property
     def lag(self) -> int:
@@ -547,7 +610,7 @@ class Lag:
         return {
             "projection": self.projection, "generation": self.generation,
             "version": self.version, "state": self.state, "position": self.position,
-            "head": self.head, "lag": self.lag,
+            "head": self.head, "lag": self.lag, "parked_at_incident": self.incident,
         }
 
 
@@ -557,14 +620,19 @@ async def lags(
     """Per projection: its live generation and any being built, with position and lag. A
     projection that has never run shows one row with position 0."""
     top = await head(js)
+    incidents = [i.sequence for i in await asyncio.to_thread(store.incidents) if i.open]
+
+    def parked(position: int) -> int | None:
+        return next((seq for seq in incidents if seq == position + 1), None)
+
     out: list[Lag] = []
     for p in projections:
         found = await asyncio.to_thread(store.status, p.name)
         if not found:
-            out.append(Lag(p.name, None, None, None, 0, top))
+            out.append(Lag(p.name, None, None, None, 0, top, parked(0)))
         for s in found:
             g = s.generation
-            out.append(Lag(p.name, g.name, g.version, g.state, s.position, top))
+            out.append(Lag(p.name, g.name, g.version, g.state, s.position, top, parked(s.position)))
     return out
 
 
@@ -577,11 +645,14 @@ async def wait_caught_up(
     at_least: int | None = None,
 ) -> None:
     """Wait until every projection's live generation has reached the log head as it is now
-    (or `at_least`); TimeoutError names the ones behind."""
-    target = at_least if at_least is not None else await head(js)
+    (or `at_least`), or the event before an open incident, as far as it can go until an
+    operator decides; TimeoutError names the ones behind."""
+    wanted = at_least if at_least is not None else await head(js)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
+        incident = await asyncio.to_thread(store.open_incident)
+        target = min(wanted, incident.sequence - 1) if incident is not None else wanted
         behind = []
         for p in projections:
             live = await asyncio.to_thread(store.live, p.name)
@@ -619,6 +690,8 @@ class ProjectorService:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        """Check that the log cannot shrink (refusing to run if it can), then project."""
+        await check_streams(self.js)
         self._stop.clear()
         self._together = list(self.projectors)
         self._tasks = [asyncio.create_task(self._supervise_group(), name="projectors")]
@@ -639,6 +712,12 @@ class ProjectorService:
         name = projector.projection.name
         if isinstance(error, VersionConflict):
             log.error("projection stopped", projection=name, error=str(error))
+            return
+        if isinstance(error, Parked):
+            log.error("projection parked: it waits alone", projection=name, error=str(error))
+            self._tasks.append(
+                asyncio.create_task(self._supervise(projector), name=f"projector-{name}")
+            )
             return
         log.error(
             "projection failed: it goes on alone", projection=name, error=repr(error),
@@ -667,6 +746,14 @@ class ProjectorService:
             except VersionConflict as e:
                 log.error("projection stopped", projection=name, error=str(e))
                 return
+            except Parked as e:  # waits for the operator's decision, looking again now and then
+                log.error(
+                    "projection parked at an incident: see `jiedu incidents`",
+                    projection=name, sequence=e.sequence, delay_s=delay,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), delay)
+                delay = min(delay * 2, PARKED_RETRY_S)
             except Exception:
                 log.exception("projection failed, restarting", projection=name, delay_s=delay)
                 with contextlib.suppress(TimeoutError):
@@ -693,6 +780,7 @@ class ProjectorProcess:
             **os.environ,
             "NATS_URL": self.nats_url,
             "JIEDU_DATA_DIR": str(self.settings.data_dir),
+            "JIEDU_CREDENTIALS": str(self.settings.credentials),
             "JIEDU_LOG_LEVEL": self.settings.log_level,
         }
         env.pop("DATABASE_URL", None)

@@ -27,9 +27,15 @@ class Settings:
     """Delays between tries of an event whose case (or referenced item) is not there yet;
     sources are not ordered among themselves. After the last, it is refused."""
     organs_file: Path | None = None
+    credentials_dir: Path | None = None
+    """The parties' seeds and the server authorisation; default `<data_dir>/creds`."""
     database_url: str | None = None
     log_level: str = "info"
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+    @property
+    def credentials(self) -> Path:
+        return self.credentials_dir or self.data_dir / "creds"
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -47,6 +53,7 @@ class Settings:
             ("JIEDU_ACK_WAIT", "ack_wait_s", float),
             ("JIEDU_WAIT_FOR_CASE", "wait_for_case_s", _floats),
             ("JIEDU_ORGANS_FILE", "organs_file", Path),
+            ("JIEDU_CREDENTIALS", "credentials_dir", Path),
             ("DATABASE_URL", "database_url", str),
             ("JIEDU_LOG_LEVEL", "log_level", str),
         ):

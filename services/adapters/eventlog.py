@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 import orjson
 from nats.aio.client import Client
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, KeyValueConfig, StorageType
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import BadRequestError, KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -104,6 +111,78 @@ async def ensure_streams(
             )
     for partition in range(partitions):
         await js.add_consumer(streams.INTAKE, streams.intake_consumer_config(partition, ack_wait_s))
+
+
+class LogShrinkable(LogError):
+    """An append-only stream has been changed so that it could lose history (a limit, a TTL,
+    roll-ups, purging or deleting allowed, other subjects, another source): the services refuse
+    to run on it, naming each difference."""
+
+
+UNLIMITED: dict[str, object] = {
+    "max_msgs": -1,
+    "max_bytes": -1,
+    "max_age": 0,
+    "max_msgs_per_subject": -1,
+}
+"""How JetStream reports a stream without limits."""
+KEEPS_HISTORY: dict[str, object] = {
+    "deny_delete": True,
+    "deny_purge": True,
+    "allow_rollup_hdrs": False,
+    "allow_msg_ttl": False,
+    "allow_msg_schedules": False,
+    "sealed": False,
+    "mirror": None,
+    "sources": None,
+}
+"""Settings under which nothing stored can be removed, nor anything stored but by publishing."""
+
+
+def shrinkable(config: StreamConfig, expected: StreamConfig) -> list[str]:
+    """How a stored append-only stream's configuration lets it lose or gain history other than
+    by publishing, against the one `events.streams` defines; [] if it cannot."""
+    wrong: list[str] = []
+    name = expected.name
+
+    def differs(field: str, want: object) -> None:
+        have = getattr(config, field)
+        if field == "max_age":
+            have = have or 0
+        if field in ("allow_msg_ttl", "allow_msg_schedules"):
+            have = bool(have)
+        if field == "sources" and not have:
+            have = None
+        if have != want:
+            wrong.append(f"{name}: {field} is {have!r}, expected {want!r}")
+
+    for field, want in {**UNLIMITED, **KEEPS_HISTORY}.items():
+        differs(field, want)
+    if sorted(config.subjects or []) != sorted(expected.subjects or []):
+        wrong.append(f"{name}: subjects are {config.subjects}, expected {expected.subjects}")
+    if config.storage != expected.storage:
+        wrong.append(f"{name}: storage is {config.storage}, expected {expected.storage}")
+    if config.retention != expected.retention:
+        wrong.append(f"{name}: retention is {config.retention}, expected {expected.retention}")
+    return wrong
+
+
+async def check_streams(js: JetStreamContext) -> None:
+    """Refuse to run on a log that could shrink: EVENTS, REJECTED and CHECKPOINTS must exist
+    with no limits, deny delete and purge, and the subjects Jiedu defines. Every service calls
+    this as it starts; only the operator's identity can change a stream, and this catches it."""
+    wrong: list[str] = []
+    for expected in (
+        streams.events_stream(), streams.rejected_stream(), streams.checkpoints_stream()
+    ):
+        try:
+            info = await js.stream_info(expected.name or "")
+        except NotFoundError:
+            wrong.append(f"{expected.name}: missing")
+            continue
+        wrong.extend(shrinkable(info.config, expected))
+    if wrong:
+        raise LogShrinkable("the log could lose history: " + "; ".join(wrong))
 
 
 class EventLog:

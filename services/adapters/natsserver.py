@@ -2,17 +2,25 @@
 
 A machine may already run an older nats-server (Debian's 2.9) on 4222; that one lacks message
 schedules and atomic batches, so Jiedu never uses it unless told to with NATS_URL.
+
+It always runs with the authorisation generated from its credentials directory (see
+`identities`): `deploy/nats-server.conf` plus an include of `authorization.conf`, written as
+`server.conf` in the store directory. Nobody connects to it without an identity.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from events.organs import Organs
+from services.adapters.identities import Credentials, register
 from services.adapters.processes import alive, tied_to_parent
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -37,33 +45,59 @@ def free_port() -> int:
 
 
 class NatsServer:
-    """One nats-server process with JetStream storing under `store_dir`; its process ID is in
+    """One nats-server process with JetStream storing under `store_dir`, locked by the
+    authorisation of `credentials` (created there on first start); its process ID is in
     `pid_file` while it runs."""
 
-    def __init__(self, store_dir: Path, port: int, *, log_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int,
+        *,
+        credentials: Credentials,
+        organs: Organs,
+        log_file: Path | None = None,
+    ) -> None:
         self.store_dir = store_dir
         self.port = port
+        self.credentials = credentials
+        self.organs = organs
         self.log_file = log_file or store_dir / "nats-server.log"
-        self.pid_file = store_dir / "nats-server.pid"
         self.process: subprocess.Popen[bytes] | None = None
 
     def running_pid(self) -> int | None:
         """The process ID of a server running on this store, this one or one left by another
-        process (its pid file names a live process), or None."""
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if alive(pid) else None
+        process, or None."""
+        return running_pid(self.store_dir)
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    @property
+    def config_file(self) -> Path:
+        return self.store_dir / "server.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return pid_file(self.store_dir)
+
+    def write_config(self) -> Path:
+        """The server's configuration: Jiedu's deploy settings and the generated authorisation
+        (included, so that a reload re-reads it)."""
+        authorization = self.credentials.write_authorization(self.organs)
+        base = DEPLOY / "nats-server.conf"
+        text = base.read_text() if base.exists() else ""
+        include = os.path.relpath(authorization, self.store_dir)
+        self.config_file.write_text(f'{text}\ninclude "{include}"\n')
+        return self.config_file
+
     def start(self, timeout_s: float = 10.0) -> NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         args = [
             binary(),
+            "-c",
+            str(self.write_config()),
             "-js",
             "-sd",
             str(self.store_dir),
@@ -74,9 +108,6 @@ class NatsServer:
             "-P",
             str(self.pid_file),
         ]
-        conf = DEPLOY / "nats-server.conf"
-        if conf.exists():
-            args[1:1] = ["-c", str(conf)]
         with self.log_file.open("ab") as out:
             # its own session: a Ctrl-C meant for Jiedu must not stop the server before Jiedu
             # has drained its connections; Jiedu stops it last (or the kernel, if Jiedu dies).
@@ -90,10 +121,18 @@ class NatsServer:
                 raise RuntimeError(f"nats-server exited; see {self.log_file}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                register(self.url, self.credentials.directory)
                 return self
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"nats-server did not listen on {self.port} within {timeout_s}s")
+
+    def reload(self) -> None:
+        """Apply the credentials as they are now (a revocation, a new organ) without a restart:
+        rewrite the authorisation and signal the server, which closes connections of users it
+        no longer has."""
+        self.write_config()
+        reload_server(self.pid_file)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -108,3 +147,29 @@ class NatsServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def pid_file(store_dir: Path) -> Path:
+    """Where a server storing under `store_dir` writes its process ID while it runs."""
+    return store_dir / "nats-server.pid"
+
+
+def running_pid(store_dir: Path) -> int | None:
+    """The process ID of a live server on `store_dir` (its pid file names a live process), or
+    None; needs no credentials, so anyone may ask whether a server was left running."""
+    try:
+        pid = int(pid_file(store_dir).read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def reload_server(pid_file: Path) -> bool:
+    """Signal the nats-server whose process ID is in `pid_file` to reload its configuration;
+    False if none runs there."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return False
+    return True

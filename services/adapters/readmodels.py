@@ -26,6 +26,7 @@ Everything here is synchronous (sqlite3, psycopg): call it from a thread, never 
 
 from __future__ import annotations
 
+import base64
 import functools
 import threading
 from abc import ABC, abstractmethod
@@ -60,6 +61,7 @@ SQLITE_FILE = "readmodels.sqlite3"
 GENERATIONS = "jiedu_generations"
 LIVE = "jiedu_live"
 PG_TRACKING = "jiedu_tracking"
+INCIDENTS = "jiedu_incidents"
 
 BUILDING, LIVE_STATE, RETIRED = "building", "live", "retired"
 
@@ -186,6 +188,47 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 # ── transactions ─────────────────────────────────────────────────────────────────────────────
 
 
+@dataclass(frozen=True)
+class Incident:
+    """An event in EVENTS that cannot be decoded (事故): every projection of the store stops
+    before it until an operator decides to skip it, and that decision is kept here with it.
+
+    It can only be in the log through a defect (only the intake may write EVENTS); its raw
+    bytes are kept as found, for the operator and the auditors."""
+
+    sequence: int
+    subject: str
+    raw: bytes
+    error: str
+    found_at: str
+    skipped_at: str | None = None
+    skipped_by: str | None = None
+    reason: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.skipped_at is None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sequence": self.sequence, "subject": self.subject,
+            "raw_base64": base64.b64encode(self.raw).decode(),
+            "raw_text": self.raw.decode("utf-8", errors="replace")[:500],
+            "error": self.error, "found_at": self.found_at, "status": (
+                "open" if self.open else "skipped"
+            ), "skipped_at": self.skipped_at, "skipped_by": self.skipped_by,
+            "reason": self.reason,
+        }
+
+
+_INCIDENT_COLUMNS = "sequence, subject, raw, error, found_at, skipped_at, skipped_by, reason"
+
+
+def _incident(row: Sequence[Any]) -> Incident:
+    seq, subject, raw, *rest = row
+    return Incident(int(seq), subject, base64.b64decode(raw), *rest)
+
+
 class Tx(ABC):
     """One transaction on a store: the SQL both dialects share, written once with `?`."""
 
@@ -249,6 +292,23 @@ class Tx(ABC):
                 params,
             )
         ]
+
+    # ── incidents ──
+
+    def incident(self, sequence: int) -> Incident | None:
+        found = self.rows(
+            f"SELECT {_INCIDENT_COLUMNS} FROM {self.q(INCIDENTS)} WHERE sequence = ?",
+            (sequence,),
+        )
+        return _incident(found[0]) if found else None
+
+    def record_incident(self, sequence: int, subject: str, raw: bytes, error: str) -> None:
+        """Keep an undecodable event, once (the first finding stands)."""
+        self.run(
+            f"INSERT INTO {self.q(INCIDENTS)} (sequence, subject, raw, error, found_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sequence) DO NOTHING",
+            (sequence, subject, base64.b64encode(raw).decode(), error[:2000], _now()),
+        )
 
     # ── rows ──
 
@@ -407,6 +467,11 @@ class ReadStore(ABC):
                 f"CREATE TABLE IF NOT EXISTS {tx.q(LIVE)} "
                 "(projection TEXT PRIMARY KEY, generation TEXT NOT NULL)"
             )
+            tx.run(
+                f"CREATE TABLE IF NOT EXISTS {tx.q(INCIDENTS)} (sequence BIGINT PRIMARY KEY, "
+                "subject TEXT NOT NULL, raw TEXT NOT NULL, error TEXT NOT NULL, "
+                "found_at TEXT NOT NULL, skipped_at TEXT, skipped_by TEXT, reason TEXT)"
+            )
 
     # ── generations ──
 
@@ -527,6 +592,40 @@ class ReadStore(ABC):
                 for g in tx.generations(projection)
                 if g.state != RETIRED
             ]
+
+    # ── incidents ──
+
+    def incidents(self) -> list[Incident]:
+        """Every undecodable event met, open or skipped, in log order."""
+        with self.transaction(write=False) as tx:
+            return [
+                _incident(r)
+                for r in tx.rows(
+                    f"SELECT {_INCIDENT_COLUMNS} FROM {tx.q(INCIDENTS)} ORDER BY sequence"
+                )
+            ]
+
+    def open_incident(self) -> Incident | None:
+        """The first incident no operator has decided on: where the projections stand."""
+        return next((i for i in self.incidents() if i.open), None)
+
+    def skip_incident(self, sequence: int, *, by: str, reason: str) -> Incident:
+        """The operator's decision to go on past an undecodable event, recorded with it (who,
+        when, why). The projections skip it from then on; nothing else ever does."""
+        with self.transaction(write=True) as tx:
+            found = tx.incident(sequence)
+            if found is None:
+                raise KeyError(f"no incident at sequence {sequence}")
+            if not found.open:
+                raise ValueError(f"the incident at {sequence} was skipped already")
+            tx.run(
+                f"UPDATE {tx.q(INCIDENTS)} SET skipped_at = ?, skipped_by = ?, reason = ? "
+                "WHERE sequence = ?",
+                (_now(), by, reason, sequence),
+            )
+            skipped = tx.incident(sequence)
+            assert skipped is not None
+            return skipped
 
     # ── reading ──
 

@@ -21,8 +21,16 @@ from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
-from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
-from services.cli import audit, bench, deadlines, read, report
+from services.adapters.identities import MissingIdentity
+from services.app import (
+    Parts,
+    application,
+    load_demo_as_sources,
+    settle,
+    settle_deadlines,
+    summary,
+)
+from services.cli import audit, bench, creds, deadlines, incidents, read, report
 from services.cli.common import (
     DataDir,
     Json,
@@ -74,7 +82,7 @@ def up(
 def intake(data_dir: DataDir = None) -> None:
     """Run one intake instance against the configured server (several may run at once)."""
     settings = _settings(data_dir)
-    asyncio.run(_run(application(settings, Parts(settings, projections=False))))
+    asyncio.run(_run(application(settings, Parts(settings, projections=False, administer=False))))
 
 
 async def _run(faststream_app: FastStream) -> None:
@@ -117,7 +125,7 @@ async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object
     nc = await bootstrap.connect(settings.nats_url or "", "jiedu-demo")
     try:
         await parts.start(nc)
-        sent = await load_demo(nc, quarter, seed)
+        sent = await load_demo_as_sources(settings, quarter, seed)
         assert parts.store is not None
         await settle(nc, parts.store)
         await settle_deadlines(parts)
@@ -169,7 +177,7 @@ def emit(
 async def _emit(
     settings: Settings, body: bytes, department: str, system: str, case_id: str, timeout: float
 ) -> Outcome | None:
-    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-emit")
+    nc, _ = await bootstrap.Sources(settings).connection(department, system)
     try:
         return await EventLog(nc).submit(department, system, case_id, body, timeout)
     finally:
@@ -253,11 +261,17 @@ read.register(app)
 deadlines.register(app)
 audit.register(app)
 report.register(app)
+incidents.register(app)
+creds.register(app)
 bench.register(app)
 
 
 def main() -> None:
     logs.configure(Settings.from_env().log_level)
     bootstrap.tune_gc()
-    app()
+    try:
+        app()
+    except MissingIdentity as e:  # a party without credentials here: say so, no traceback
+        typer.echo(str(e), err=True)
+        raise SystemExit(2) from None
 

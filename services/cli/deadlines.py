@@ -281,7 +281,8 @@ def calendar_confirm(
 
 
 async def _submit(settings: Settings, event: CalendarYearConfirmed, timeout: float) -> Outcome | None:
-    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-calendar")
+    # published as the government office's confirming system would, with its identity
+    nc, _ = await bootstrap.Sources(settings).connection(event.department, event.source_system)
     try:
         return await EventLog(nc).submit(
             event.department, event.source_system, event.case_id, encode(event), timeout

@@ -269,7 +269,7 @@ async def _connect(settings: Settings, name: str) -> Client:
     try:
         return await nats.connect(
             url, name=name, connect_timeout=3, max_reconnect_attempts=2, reconnect_time_wait=0.5,
-            error_cb=_quiet,
+            error_cb=_quiet, **bootstrap.identity(url, name, credentials=settings.credentials),
         )
     except (NoServersError, OSError):
         typer.echo(f"no NATS server at {url} (is `jiedu up` running?)", err=True)
@@ -318,14 +318,21 @@ def lag(as_json: Json = False, data_dir: DataDir = None) -> None:
         print_json([x.as_dict() for x in found])
         return
     table = RichTable(title="projection lag")
-    for header in ("projection", "generation", "version", "state", "position", "head", "lag"):
+    for header in ("projection", "generation", "version", "state", "position", "head", "lag",
+                   "parked"):
         table.add_column(header, justify="right" if header in ("position", "head", "lag") else "left")
     for x in found:
         table.add_row(
             x.projection, x.generation or "-", str(x.version or "-"), x.state or "not started",
             str(x.position), str(x.head), str(x.lag),
+            f"before incident {x.incident}" if x.incident else "",
         )
     Console().print(table)
+    parked = sorted({x.incident for x in found if x.incident})
+    if parked:
+        typer.echo(
+            f"parked before undecodable event(s) {parked}: see `jiedu incidents`", err=True
+        )
 
 
 async def _lag(settings: Settings) -> list[Lag]:

@@ -50,7 +50,6 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 from typing import Any
 
-import nats
 import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -59,6 +58,7 @@ from nats.js.api import DeliverPolicy, StorageType, StreamConfig
 
 from domain.calendar import SHANGHAI
 from events import streams
+from events.organs import load_organs
 from projections import ALL
 from projections.base import Row
 from projections.case_summary import CASES, CaseSummary
@@ -66,7 +66,9 @@ from services import bootstrap, report
 from services.adapters import logs, natsserver
 from services.adapters.config import Settings
 from services.adapters.eventlog import ensure_streams
+from services.adapters.identities import Credentials
 from services.adapters.natsserver import NatsServer, free_port
+from services.adapters.permissions import Permissions
 from services.adapters.readmodels import (
     Generation,
     ReadStore,
@@ -165,6 +167,10 @@ def _config_from(directory: Path) -> Iterator[None]:
         natsserver.DEPLOY = deployed
 
 
+BENCH = "bench"
+"""The benchmark's own hand: a party of its servers alone that may act as every part."""
+
+
 class Server:
     """A nats-server of its own for one part of the benchmark, with a connection to it.
 
@@ -175,7 +181,13 @@ class Server:
         self.dir = Path(tempfile.mkdtemp(prefix="nats-", dir=workdir))
         self.store = store or self.dir / "store"
         self.sync_always = sync_always
-        self.server = NatsServer(self.store, free_port(), log_file=self.dir / "nats-server.log")
+        self.credentials = Credentials(
+            workdir / "creds", extra={BENCH: Permissions((">",), (">",))}
+        )
+        self.server = NatsServer(
+            self.store, free_port(), credentials=self.credentials, organs=load_organs(),
+            log_file=self.dir / "nats-server.log",
+        )
 
     @property
     def url(self) -> str:
@@ -191,7 +203,10 @@ class Server:
             with _config_from(config_dir):
                 await asyncio.to_thread(self.server.start)
         try:
-            self.nc = await nats.connect(self.server.url)
+            self.nc = await bootstrap.connect(
+                self.server.url, "jiedu-bench", party=BENCH,
+                credentials=self.credentials.directory,
+            )
         except BaseException:
             await asyncio.to_thread(self.server.stop)
             raise
@@ -420,7 +435,10 @@ async def latency(
         store_dir = server.dir / "readmodels"
         store = await asyncio.to_thread(open_store, None, store_dir)
         intake = IntakeService(nc, bootstrap.organs(settings), settings)
-        projectors = ProjectorProcess(replace(settings, data_dir=store_dir), server.url)
+        projectors = ProjectorProcess(
+            replace(settings, data_dir=store_dir, credentials_dir=server.credentials.directory),
+            server.url,
+        )
         await intake.start()
         await projectors.start()
         watcher: Watcher | None = None
@@ -581,15 +599,15 @@ async def fill(nc: Client, items: Iterator[Payload]) -> int:
     return appended
 
 
-def _raw_child(nats_url: str, events: int) -> dict[str, Any]:
+def _raw_child(nats_url: str, credentials: str, events: int) -> dict[str, Any]:
     bootstrap.tune_gc()  # as the rebuild's child does: the same runtime on both sides
-    return asyncio.run(_raw_consumer(nats_url, events))
+    return asyncio.run(_raw_consumer(nats_url, Path(credentials), events))
 
 
-async def _raw_consumer(nats_url: str, events: int) -> dict[str, Any]:
+async def _raw_consumer(nats_url: str, credentials: Path, events: int) -> dict[str, Any]:
     """The baseline of a rebuild: an ordered push consumer over EVENTS that decodes each
     message (orjson) and does nothing else."""
-    nc = await nats.connect(nats_url)
+    nc = await bootstrap.connect(nats_url, "jiedu-projector", credentials=credentials)
     done = asyncio.Event()
     count = 0
 
@@ -617,16 +635,20 @@ async def _raw_consumer(nats_url: str, events: int) -> dict[str, Any]:
     }
 
 
-def _rebuild_child(nats_url: str, database_url: str | None, data_dir: str) -> dict[str, Any]:
+def _rebuild_child(
+    nats_url: str, credentials: str, database_url: str | None, data_dir: str
+) -> dict[str, Any]:
     logs.configure("error")
     bootstrap.tune_gc()  # as `jiedu` does at start
-    return asyncio.run(_rebuild(nats_url, database_url, Path(data_dir)))
+    return asyncio.run(_rebuild(nats_url, Path(credentials), database_url, Path(data_dir)))
 
 
-async def _rebuild(nats_url: str, database_url: str | None, data_dir: Path) -> dict[str, Any]:
+async def _rebuild(
+    nats_url: str, credentials: Path, database_url: str | None, data_dir: Path
+) -> dict[str, Any]:
     """`services.projector.rebuild` of the case summary into a fresh store, timed from the
     call to the switch-over."""
-    nc = await nats.connect(nats_url)
+    nc = await bootstrap.connect(nats_url, "jiedu-rebuild", credentials=credentials)
     store = await asyncio.to_thread(open_store, database_url, data_dir)
     try:
         watch = Stopwatch()
@@ -697,13 +719,14 @@ async def rebuild_part(
     async with Server(workdir, sync_always=False, store=store) as nc:
         filled = await fill(nc, iter_payloads(n))
     server = Server(workdir, sync_always=True, store=store)
+    creds = str(server.credentials.directory)
     async with server:
         load_at_start = load()
         say("rebuild: raw ordered consumer")
-        raw = [await in_child(_raw_child, server.url, filled)]
+        raw = [await in_child(_raw_child, server.url, creds, filled)]
         say("rebuild: case summary into SQLite")
         sqlite_dir = workdir / "rebuild-sqlite"
-        sqlite = await in_child(_rebuild_child, server.url, None, str(sqlite_dir))
+        sqlite = await in_child(_rebuild_child, server.url, creds, None, str(sqlite_dir))
         shutil.rmtree(sqlite_dir, ignore_errors=True)
         pg: dict[str, Any] = {"events_per_s": None, "ratio": None}
         pg_error = (
@@ -716,7 +739,7 @@ async def rebuild_part(
             schema = f"bench_{secrets.token_hex(4)}"
             try:
                 pg = await in_child(
-                    _rebuild_child, server.url, _with_schema(postgres, schema), str(workdir)
+                    _rebuild_child, server.url, creds, _with_schema(postgres, schema), str(workdir)
                 )
             finally:
                 await asyncio.to_thread(_drop_schema, postgres, schema)
@@ -724,7 +747,7 @@ async def rebuild_part(
         else:
             pg["error"] = pg_error
         say("rebuild: raw ordered consumer again")
-        raw.append(await in_child(_raw_child, server.url, filled))
+        raw.append(await in_child(_raw_child, server.url, creds, filled))
     baseline = max(r["events_per_s"] for r in raw)
     sqlite["ratio"] = _ratio(sqlite["events_per_s"], baseline)
     if pg.get("events_per_s") is not None:

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import nats
 import orjson
 import pytest
 import typer
@@ -46,6 +45,7 @@ from events.codec import encode, loads
 from logtools import drained, events, publish, rejected
 from projections.case_summary import CaseSummary
 from projections.deadlines import CLOCKS, Deadlines
+from services import bootstrap
 from services.adapters.natsserver import NatsServer
 from services.adapters.readmodels import ReadStore, open_store
 from services.cli.deadlines import register
@@ -310,7 +310,7 @@ async def test_timers_survive_a_restart_of_the_service_and_of_nats(
         if rig.nc.is_connected:
             break
         await asyncio.sleep(0.05)
-    fresh = await nats.connect(nats_server.url)
+    fresh = await bootstrap.connect(nats_server.url, "jiedu-deadlines")
     try:
         # a new instance with an empty store rebuilds the clocks from the log and adds nothing
         third = await rig.service(rig.store("b"), nc=fresh)

@@ -18,6 +18,7 @@ from nats.aio.client import Client
 import factories as f
 from events import streams
 from logtools import drained, facts, rejected
+from services import bootstrap
 from services.adapters.config import Settings
 from services.bootstrap import organs
 from services.intake import IntakeService
@@ -114,11 +115,10 @@ async def test_conservation_every_intake_message_ends_in_events_or_rejected_once
 async def test_two_instances_share_the_partitions_and_keep_each_case_in_order(
     nc: Client, settings: Settings
 ) -> None:
-    import nats
 
     services = []
     for name in ("intake-a", "intake-b"):
-        conn = await nats.connect(settings.nats_url)
+        conn = await bootstrap.connect(str(settings.nats_url), "jiedu-intake")
         service = IntakeService(
             conn, organs(settings), Settings(**{**settings.__dict__, "instance": name})
         )

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import nats
 import orjson
 import pytest
 import typer
@@ -27,10 +26,12 @@ import factories as f
 from events import streams
 from events.catalogue import Event
 from events.codec import loads
+from harness import HARNESS
 from logtools import drained, publish
 from pgtools import PG_URL, drop_schema, postgres_or_skip
 from projections.base import MemoryRows, Projection, Row, Rows, Table, Type
 from projections.case_summary import CASES, CaseSummary
+from services import bootstrap
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog, ensure_streams
 from services.adapters.readmodels import ReadStore, open_store
@@ -424,7 +425,7 @@ async def test_kill_9_mid_stream_then_restart_gives_the_clean_rebuild(
 
 def test_the_cli_lists_cases_rebuilds_and_reports_lag(settings: Settings, tmp_path: Path) -> None:
     async def fill() -> None:
-        client = await nats.connect(str(settings.nats_url))
+        client = await bootstrap.connect(str(settings.nats_url), "jiedu-tests", party=HARNESS)
         try:
             await ensure_streams(client.jetstream(), partitions=2)
             await append(client, range(10))

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from services.adapters.natsserver import NatsServer, free_port
+from services.adapters.config import Settings
+from services.adapters.natsserver import free_port, running_pid
 from services.adapters.processes import alive
-from services.bootstrap import listening, record_url
+from services.bootstrap import listening, record_url, server_for
 
 WAIT_S = 90.0
 """Bound for each wait: start-up on a loaded 2-core machine takes seconds, not minutes."""
@@ -62,7 +63,7 @@ def start_up(up_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[Path]
 
 
 def server_pid(data_dir: Path) -> int | None:
-    return NatsServer(data_dir / "nats", 0).running_pid()
+    return running_pid(data_dir / "nats")
 
 
 def projector_pids(parent: int) -> list[int]:
@@ -95,7 +96,8 @@ def test_jiedu_up_adopts_a_server_left_on_its_data_dir_says_so_and_stops_it(
     start_up: Callable[[Path], subprocess.Popen[bytes]], tmp_path: Path, up_env: dict[str, str]
 ) -> None:
     data = tmp_path / "data"
-    left = NatsServer(data / "nats", int(up_env["JIEDU_NATS_PORT"])).start()  # as if orphaned
+    as_up = Settings(data_dir=data, nats_port=int(up_env["JIEDU_NATS_PORT"]))
+    left = server_for(as_up).start()  # as if orphaned
     record_url(data, left.url)
     assert left.process is not None
 
