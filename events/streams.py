@@ -48,23 +48,46 @@ def intake_subject(source_department: str, source_system: str, case_id: str) -> 
     return f"jiedu.intake.{source_department}.{source_system}.{case_id}"
 
 
+INTAKE_SUBJECTS = "jiedu.intake.*.*.*"
+"""What sources publish to. A subject with a wildcard token sent literally (`jiedu.intake.*.oa.c1`,
+`…oa.>`; client libraries allow it) is stored too, but as sent: the partition transform maps
+literal subjects only. Partition 0's consumer also takes these strays (`STRAY_INTAKE`), and the
+intake rejects them (`invalid_subject`), so none stays in INTAKE undecided. Subjects with an
+empty token match no stream: the server refuses them at publish."""
+
+STRAY_INTAKE = INTAKE_SUBJECTS
+"""Stored intake messages that were never partitioned: five tokens, against six for the rest."""
+
+WILDCARDS = frozenset({"*", ">"})
+
+
 def intake_partition_filter(partition: int) -> str:
-    return f"jiedu.intake.{partition}.>"
+    return f"jiedu.intake.{partition}.*.*.*"
 
 
 @dataclass(frozen=True)
 class IntakeAddress:
     """Where a stored intake message came from, read off its (partitioned) subject."""
 
-    partition: int
+    partition: int | None
+    """None for a stray (see `INTAKE_SUBJECTS`)."""
     source_department: str
     source_system: str
     case_id: str
 
     @classmethod
     def parse(cls, subject: str) -> IntakeAddress:
+        tokens = subject.split(".")
+        if len(tokens) == 5:  # a stray, stored as sent
+            return cls(None, *tokens[2:])
         _, _, partition, department, system, case = subject.split(".", 5)
         return cls(int(partition), department, system, case)
+
+    @property
+    def routable(self) -> bool:
+        """Names one source and one case: partitioned, no wildcard token."""
+        tokens = (self.source_department, self.source_system, self.case_id)
+        return self.partition is not None and WILDCARDS.isdisjoint(tokens)
 
 
 def event_subject(department: str, case_id: str, event_type: str) -> str:
@@ -100,16 +123,34 @@ def intake_consumer(partition: int) -> str:
     return f"intake-p{partition}"
 
 
-def intake_stream(partitions: int = DEFAULT_PARTITIONS) -> StreamConfig:
+COPY_HEADROOM = 16 * 1024
+"""Bytes Jiedu may add when it copies an intake message into EVENTS or REJECTED: its own
+headers (intake subject and sequence, event ID, the case's lock, batch headers, a reason and a
+detail of at most `events.outcomes.MAX_DETAIL` characters), about 3 KiB at most."""
+
+
+def intake_max_message(max_payload: int) -> int:
+    """INTAKE's `max_msg_size` on a server with this `max_payload` (1 MiB by default): whatever
+    INTAKE stores, body and headers, fits EVENTS and REJECTED whole with Jiedu's headers added.
+    A larger message (for example a body of exactly 1 MiB) is refused by JetStream when it is
+    published, as the publisher's error (`message size exceeds maximum allowed`, 10054): it
+    never reaches INTAKE, so it can never stop the intake, and nothing is truncated."""
+    return max_payload - COPY_HEADROOM
+
+
+def intake_stream(
+    partitions: int = DEFAULT_PARTITIONS, max_payload: int = 1024 * 1024
+) -> StreamConfig:
     """Work queue: holds what sources publish (also while intake is down) until intake acks it."""
     return StreamConfig(
         name=INTAKE,
-        subjects=["jiedu.intake.*.*.*"],
+        subjects=[INTAKE_SUBJECTS],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
+        max_msg_size=intake_max_message(max_payload),
         subject_transform=SubjectTransform(
-            src="jiedu.intake.*.*.*",
+            src=INTAKE_SUBJECTS,
             dest=f"jiedu.intake.{{{{partition({partitions},3)}}}}"
             ".{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}",
         ),
@@ -145,9 +186,10 @@ def checkpoints_stream() -> StreamConfig:
 
 
 def intake_consumer_config(partition: int, ack_wait_s: float) -> ConsumerConfig:
+    strays = [STRAY_INTAKE] if partition == 0 else []
     return ConsumerConfig(
         durable_name=intake_consumer(partition),
-        filter_subject=intake_partition_filter(partition),
+        filter_subjects=[intake_partition_filter(partition), *strays],
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait_s,
         max_deliver=-1,  # the intake counts deliveries itself and rejects; nothing is dropped
