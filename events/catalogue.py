@@ -12,7 +12,18 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, HttpUrl, TypeAdapter
 
-from events.envelope import CaseId, Count, Day, Envelope, EventId, Moment, Position, Record, Token
+from events.envelope import (
+    CaseId,
+    Count,
+    Day,
+    Envelope,
+    EventId,
+    Moment,
+    Position,
+    Record,
+    Token,
+    Version,
+)
 
 # ── vocabularies ─────────────────────────────────────────────────────────────────────────────
 
@@ -214,7 +225,7 @@ class DraftSubmitted(Envelope):
     SCHEMA_VERSION: ClassVar[int] = 2
     OPENS_CASE: ClassVar[bool] = True
     type: Literal["DraftSubmitted"] = "DraftSubmitted"
-    schema_version: int = Field(default=2, ge=1, strict=True)
+    schema_version: Version = 2
     data: DraftSubmittedData
 
 

@@ -16,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 
 from events.catalogue import BY_TYPE, EVENT_ADAPTER, Event
-from events.envelope import OUT_OF_RANGE, Envelope
+from events.envelope import FROM_LOG, OUT_OF_RANGE, Envelope
 from events.outcomes import Reason, Rejection
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -51,7 +51,7 @@ def upcast(raw: dict[str, Any]) -> dict[str, Any]:
     if cls is None or not isinstance(event_type, str):
         return raw
     version = raw.get("schema_version", 1)
-    if not isinstance(version, int) or version < 1:
+    if type(version) is not int or version < 1:
         return raw  # validation reports it
     if version > cls.SCHEMA_VERSION:
         raise Rejection(
@@ -95,18 +95,17 @@ def decode(body: bytes) -> Event:
         raise _rejection(e) from None
 
 
-def _validate(raw: dict[str, Any], body: bytes) -> Event:
-    """Validate as JSON, where the contract's strict types read RFC 3339 strings (pydantic's
-    strict mode refuses strings for dates in Python input): the body itself if no upcaster
-    changes it, else the upcast form."""
+def _validate(raw: dict[str, Any], body: bytes, context: dict[str, Any] | None = None) -> Event:
+    """Validate the body itself if no upcaster changes it (its integers exact, where orjson
+    reads those beyond 64 bits as floats), else the upcast form."""
     current = upcast(raw)
     if current is raw:
-        return EVENT_ADAPTER.validate_json(body)
+        return EVENT_ADAPTER.validate_json(body, context=context)
     try:
         upcast_body = orjson.dumps(current)
     except TypeError as e:  # an integer beyond 64 bits survived the upcaster
         raise Rejection(Reason.OUT_OF_RANGE, str(e)) from None
-    return EVENT_ADAPTER.validate_json(upcast_body)
+    return EVENT_ADAPTER.validate_json(upcast_body, context=context)
 
 
 class _DuplicateKey(Exception):
@@ -181,5 +180,6 @@ def encode(event: Envelope) -> bytes:
 
 
 def loads(body: bytes) -> Event:
-    """Read an event back from the log (already validated once, upcast if its schema is old)."""
-    return _fast(body) or _validate(orjson.loads(body), body)
+    """Read an event back from the log (already validated once, upcast if its schema is old).
+    What an older intake accepted is read leniently (see `events.envelope.FROM_LOG`)."""
+    return _fast(body) or _validate(orjson.loads(body), body, FROM_LOG)

@@ -13,15 +13,25 @@ projection later. The contract is strict where JSON is ambiguous: integers are J
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, ClassVar, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+)
 from pydantic_core import PydanticCustomError
 
+TOKEN_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
 CaseId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")]
-Token = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
 """A lower-case subject token: department codes and source-system names."""
 
 INT64_MAX = 2**63 - 1
@@ -38,30 +48,76 @@ time converts to UTC, to Asia/Shanghai and forward by working days without overf
 and year-9999 values that once froze the projections cannot be expressed), and both databases
 store it exactly."""
 
-_D = TypeVar("_D", bound=date)
-
 OUT_OF_RANGE = "out_of_range"
 """The pydantic error type of a value outside its field's range (see `events.codec`)."""
 
+FROM_LOG = {"from_log": True}
+"""Validation context for reading the log back (`events.codec.loads`). The log keeps what an
+older intake accepted, before these checks: there numbers and times are read leniently, and a
+date or time beyond the domain's bounds is read as the nearest bound (the stored bytes, which
+the audit chain hashes, stay as they were), so a projection, rebuild or replay never stops on
+it."""
 
-def _in_domain_range(value: _D) -> _D:
+_D = TypeVar("_D", bound=date)
+
+
+def _from_log(info: ValidationInfo) -> bool:
+    context = info.context
+    return isinstance(context, dict) and bool(context.get("from_log"))
+
+
+def _json_integer(value: object, info: ValidationInfo) -> object:
+    """A JSON integer, not `2.0`, `"2"` or `true` (which pydantic's lax mode would take)."""
+    if type(value) is int or _from_log(info):
+        return value
+    raise PydanticCustomError("int_type", "Input should be a JSON integer")
+
+
+def _rfc3339(value: object, info: ValidationInfo) -> object:
+    """An RFC 3339 string, never a number read as seconds or milliseconds by its size."""
+    if isinstance(value, str | date) or _from_log(info):
+        return value
+    raise PydanticCustomError("date_type", "Input should be an RFC 3339 string")
+
+
+def _in_domain_range(value: _D, info: ValidationInfo) -> _D:
     day = value.date() if isinstance(value, datetime) else value
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
-        raise PydanticCustomError(
-            OUT_OF_RANGE,
-            "{day} is outside {earliest}..{latest}",
-            {"day": day.isoformat(), "earliest": str(EARLIEST_DAY), "latest": str(LATEST_DAY)},
-        )
-    return value
+    if EARLIEST_DAY <= day <= LATEST_DAY:
+        return value
+    if _from_log(info):
+        bound = EARLIEST_DAY if day < EARLIEST_DAY else LATEST_DAY
+        if isinstance(value, datetime):
+            at = time.min if bound == EARLIEST_DAY else time.max
+            return datetime.combine(bound, at, value.tzinfo)  # type: ignore[return-value]
+        return bound  # type: ignore[return-value]
+    raise PydanticCustomError(
+        OUT_OF_RANGE,
+        "{day} is outside {earliest}..{latest}",
+        {"day": day.isoformat(), "earliest": str(EARLIEST_DAY), "latest": str(LATEST_DAY)},
+    )
 
 
-Count = Annotated[int, Field(strict=True, ge=0, le=MAX_COUNT)]
+def _at_most(limit: int) -> AfterValidator:
+    def check(value: int, info: ValidationInfo) -> int:
+        if value <= limit:
+            return value
+        if _from_log(info):
+            return min(value, INT64_MAX)
+        raise PydanticCustomError(OUT_OF_RANGE, "Input should be at most {limit}", {"limit": limit})
+
+    return AfterValidator(check)
+
+
+JsonInteger = BeforeValidator(_json_integer)
+Count = Annotated[int, JsonInteger, Field(ge=0), _at_most(MAX_COUNT)]
 """How many of something: a JSON integer in 0..`MAX_COUNT`."""
-Position = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
+Position = Annotated[int, JsonInteger, Field(ge=1), _at_most(INT64_MAX)]
 """A log sequence: a JSON integer in 1..2⁶³−1."""
-Day = Annotated[date, Field(strict=True), AfterValidator(_in_domain_range)]
+Version = Annotated[int, JsonInteger, Field(ge=1)]
+"""A schema version: a JSON integer ≥ 1."""
+Day = Annotated[date, BeforeValidator(_rfc3339), AfterValidator(_in_domain_range)]
 """A calendar day: an RFC 3339 full-date string (YYYY-MM-DD) between the domain's bounds."""
-Moment = Annotated[AwareDatetime, Field(strict=True), AfterValidator(_in_domain_range)]
+Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_domain_range)]
 """A point in time: an RFC 3339 string with its offset, its local day between the domain's
 bounds."""
 
@@ -84,7 +140,7 @@ class Envelope(Record):
 
     event_id: EventId
     type: str
-    schema_version: int = Field(default=1, ge=1, strict=True)
+    schema_version: Version = 1
     case_id: CaseId
     department: Token = Field(description="The accountable department (责任单位) of the case")
     actor: Actor
