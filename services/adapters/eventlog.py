@@ -108,7 +108,9 @@ async def ensure_streams(
             await js.create_key_value(
                 KeyValueConfig(bucket=bucket, history=1, ttl=ttl, storage=StorageType.FILE)
             )
-    for partition in range(partitions):
+    # partition 0 last: its filter for strays collides with the `jiedu.intake.<p>.>` filters
+    # that consumers made before it had one may still carry until they are updated here
+    for partition in reversed(range(partitions)):
         await js.add_consumer(streams.INTAKE, streams.intake_consumer_config(partition, ack_wait_s))
 
 
