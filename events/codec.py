@@ -90,9 +90,15 @@ def decode(body: bytes) -> Event:
     if not isinstance(event_type, str) or event_type not in BY_TYPE:
         raise Rejection(Reason.UNKNOWN_TYPE, f"type {event_type!r} is not in the catalogue")
     try:
-        return _validate(raw, body)
+        event = _validate(raw, body)
     except ValidationError as e:
         raise _rejection(e) from None
+    if event.schema_version > event.SCHEMA_VERSION:  # beyond 64 bits, so orjson read a float
+        raise Rejection(
+            Reason.UNSUPPORTED_VERSION,
+            f"{event.type} v{event.schema_version} is newer than v{event.SCHEMA_VERSION}",
+        )
+    return event
 
 
 def _validate(raw: dict[str, Any], body: bytes, context: dict[str, Any] | None = None) -> Event:

@@ -70,6 +70,11 @@ def test_schema_version_is_an_integer_of_at_least_one(version: object, reason: R
     assert refused(f.dumps({**f.draft("C-1"), "schema_version": version})).reason == reason
 
 
+def test_a_schema_version_beyond_64_bits_is_unsupported_not_accepted() -> None:
+    body = f.dumps(f.draft("C-1")).replace(b'"schema_version":2', b'"schema_version":' + b"9" * 30)
+    assert refused(body).reason == Reason.UNSUPPORTED_VERSION
+
+
 @pytest.mark.parametrize(
     "at", ["0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-08:00", "1999-12-31T23:59:59+08:00",
            "2100-01-01T00:00:00+08:00"],
