@@ -9,6 +9,20 @@ ID. A message is acknowledged only after that, so a crash redelivers it and the 
 INTAKE is split into partitions by case. An instance works on a partition only while it holds
 that partition's lease, so one case is handled by one worker at a time and keeps its order;
 several instances share the partitions and take over those of an instance that stops.
+
+No single message can stop the intake, and each message of a batch is decided on its own
+merits:
+- what INTAKE stores fits REJECTED whole (`streams.intake_max_message`): larger messages are
+  refused at publish, as the publisher's error;
+- every value is checked against what the log, the projections and both databases hold
+  (`out_of_range`, `duplicate_key`, `unstorable_text`: see `events.codec`);
+- a subject with a wildcard token, stored as sent and taken by partition 0, is rejected
+  (`invalid_subject`) and answered to no source;
+- an unexpected error deciding one message rejects that message (`internal_error`, raw kept,
+  the error as detail); if a batch fails where no one message can be blamed, what it left
+  undecided is decided again one message at a time, in order;
+- announcements are split to fit `max_payload`, and a refusal that cannot be kept leaves only
+  its own message unacknowledged.
 """
 
 from __future__ import annotations
