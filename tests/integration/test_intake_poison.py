@@ -87,12 +87,20 @@ async def test_a_body_of_max_payload_is_the_publishers_error_and_the_intake_goes
     largest = f.dumps(draft)
     assert len(largest) == limit
     await publish(nc, largest, source="drc/oa", case="BIG-1")
+    # the most Jiedu adds in REJECTED: a subject near the server's 4 KiB control line in a
+    # header, and the longest detail (1,000 characters of 3 bytes each)
+    long_case = "K" * 3800
+    longest = orjson.dumps({"type": "无" * 2000, "pad": ""})
+    longest = longest.replace(b'"pad":""', b'"pad":"' + b"p" * (limit - len(longest)) + b'"')
+    assert len(longest) == limit
+    seq_longest = int((await js.publish(streams.intake_subject("drc", "oa", long_case), longest)).seq)
     after = f.issued("BIG-1")
     await publish(nc, after)
     await drained(nc)
 
     kept = await rejected(nc)
     assert kept[seq_garbage] == ("not_json", garbage)  # whole, never truncated
+    assert kept[seq_longest] == ("unknown_type", longest)
     stored = {e["event_id"]: seq for seq, e in await facts(nc)}
     assert set(stored) == {draft["event_id"], after["event_id"]}
     body = (await js.get_msg(streams.EVENTS, stored[draft["event_id"]])).data
