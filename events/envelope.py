@@ -109,15 +109,31 @@ def _at_most(limit: int) -> AfterValidator:
 
 
 JsonInteger = BeforeValidator(_json_integer)
-Count = Annotated[int, JsonInteger, Field(ge=0), _at_most(MAX_COUNT)]
+"""After the constraints in `Annotated`, so that the JSON Schema still shows them."""
+Count = Annotated[
+    int, Field(ge=0, json_schema_extra={"maximum": MAX_COUNT}), JsonInteger, _at_most(MAX_COUNT)
+]
 """How many of something: a JSON integer in 0..`MAX_COUNT`."""
-Position = Annotated[int, JsonInteger, Field(ge=1), _at_most(INT64_MAX)]
+Position = Annotated[
+    int, Field(ge=1, json_schema_extra={"maximum": INT64_MAX}), JsonInteger, _at_most(INT64_MAX)
+]
 """A log sequence: a JSON integer in 1..2⁶³−1."""
-Version = Annotated[int, JsonInteger, Field(ge=1)]
+Version = Annotated[int, Field(ge=1), JsonInteger]
 """A schema version: a JSON integer ≥ 1."""
-Day = Annotated[date, BeforeValidator(_rfc3339), AfterValidator(_in_domain_range)]
+_BOUNDS = f"between {EARLIEST_DAY} and {LATEST_DAY}"
+Day = Annotated[
+    date,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_in_domain_range),
+    Field(json_schema_extra={"$comment": f"a full-date {_BOUNDS}"}),
+]
 """A calendar day: an RFC 3339 full-date string (YYYY-MM-DD) between the domain's bounds."""
-Moment = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_domain_range)]
+Moment = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_in_domain_range),
+    Field(json_schema_extra={"$comment": f"a date-time with offset, its local day {_BOUNDS}"}),
+]
 """A point in time: an RFC 3339 string with its offset, its local day between the domain's
 bounds."""
 

@@ -114,7 +114,7 @@ async def test_a_batch_of_long_refusals_is_announced_in_parts_under_max_payload(
     """One source's outcomes of one batch, each with a long detail, exceed max_payload as one
     JSON array (the announcement failed, and with it the batch, for ever): they go in parts."""
     sub = await nc.subscribe("jiedu.outcomes.drc.oa")
-    n = 1000
+    n = 400  # each outcome holds a detail of 1,000 three-byte characters: 1.2 MB in all
     for i in range(n):
         await publish(nc, orjson.dumps({"type": "无" * 2000}), source="drc/oa", case=f"L-{i}")
     await Intake(EventLog(nc), organs(settings), settings).handle(await one_batch(nc, n))
