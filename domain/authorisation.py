@@ -38,7 +38,13 @@ STAGE_OWNER: dict[ReviewStage, str] = {
     ReviewStage.LEADERS_SIGN_OFF: "gov_office",  # REV-3
 }
 ONLY_GOV_OFFICE = frozenset(
-    {"SubmissionReturned", "TrainingHeld", "InspectionConducted", "InspectionResultsPublished"}
+    {
+        "SubmissionReturned",
+        "TrainingHeld",
+        "InspectionConducted",
+        "InspectionResultsPublished",
+        "CalendarYearConfirmed",
+    }
 )
 
 

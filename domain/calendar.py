@@ -11,8 +11,12 @@ Saturdays and Sundays into working days. A deadline computed with the wrong cale
 wrong finding against a drafting unit, so this module
 
 * takes built-in years (2004-2026) from the ``chinesecalendar`` package,
+* takes the years the government office confirmed in the log (CalendarYearConfirmed, the one
+  act that reaches the running system and every replay: :meth:`WorkingDayCalendar.with_log`),
+  checked on arrival as operator files are (:func:`check_confirmation`),
 * lets operators add a year (or restate one) as a JSON file holding the notice's dates and
-  its number (文号); only files with ``"status": "confirmed"`` count,
+  its number (文号); only files with ``"status": "confirmed"`` count, and only in the process
+  that reads them (``jiedu calendar confirm FILE`` puts a file's year into the log),
 * never guesses: a day in a year no confirmed source covers raises :class:`UnknownYear`, so
   the caller can hold the deadline as "pending calendar" and raise an alert,
 * reports which source decided each year (:meth:`WorkingDayCalendar.source_of`), so every
@@ -27,11 +31,13 @@ Everything here is pure and synchronous apart from :func:`read_year_file` and
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Final, Literal, TypedDict
@@ -39,7 +45,14 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+from events.catalogue import CalendarYearConfirmed, CalendarYearConfirmedData
+from events.envelope import Actor
+from events.outcomes import Reason, Rejection
+
 __all__ = [
+    "CALENDAR_CASE_PREFIX",
+    "CONFIRMING_OFFICE",
+    "CONFIRMING_SYSTEM",
     "SHANGHAI",
     "CalendarConflict",
     "CalendarError",
@@ -50,6 +63,12 @@ __all__ = [
     "YearCalendar",
     "YearFile",
     "YearSummary",
+    "calendar_case_id",
+    "check_confirmation",
+    "confirmation",
+    "confirmed_year",
+    "day_problems",
+    "log_source",
     "read_year_file",
 ]
 
@@ -97,16 +116,16 @@ class UnknownYear(CalendarError):
 
     Why an exception and not a fallback to "Monday to Friday": the State Council's notice
     moves working days around (调休), so any guess may be wrong by several days. The caller
-    holds the deadline as "pending calendar" and alerts an operator, who supplies the year's
-    notice as a confirmed calendar file.
+    holds the deadline as "pending calendar" and alerts an operator, who confirms the year's
+    notice in the log (CalendarYearConfirmed).
     """
 
     def __init__(self, year: int) -> None:
         self.year = year
         super().__init__(
-            f"no confirmed working-day calendar for {year}: supply the State Council's "
-            f"holiday notice (放假安排通知) for {year} as a confirmed calendar file "
-            f"(see deploy/calendar/README.md)"
+            f"no confirmed working-day calendar for {year}: confirm the State Council's "
+            f"holiday notice (放假安排通知) for {year} in the log with `jiedu calendar "
+            f"confirm {year}.json` (see deploy/calendar/README.md)"
         )
 
 
@@ -278,18 +297,11 @@ def read_year_file(path: Path) -> YearFile:
     if "status" in raw and status not in _STATUSES:
         problems.append(f"status must be one of {', '.join(_STATUSES)}, got {status!r}")
 
-    holidays = _read_days(raw, "holidays", year, problems)
-    make_up = _read_days(raw, "make_up_working_days", year, problems)
+    holidays = _read_days(raw, "holidays", problems)
+    make_up = _read_days(raw, "make_up_working_days", problems)
     if raw.get("holidays") == []:
         problems.append("holidays is empty: every year's notice has public holidays")
-    for day in sorted(make_up):
-        if day.weekday() < _SATURDAY:
-            problems.append(
-                f"make-up working day {day.isoformat()} is a {_WEEKDAY_NAMES[day.weekday()]}: "
-                "make-up working days (调休) are Saturdays or Sundays"
-            )
-    for day in sorted(holidays & make_up):
-        problems.append(f"{day.isoformat()} is both a holiday and a make-up working day")
+    problems += day_problems(year, holidays, make_up, where="the file's year")
 
     comment = raw.get("comment")
     if "comment" in raw and not isinstance(comment, str):
@@ -312,32 +324,54 @@ def read_year_file(path: Path) -> YearFile:
     )
 
 
-def _read_days(
-    raw: dict[str, object], key: str, year: int | None, problems: list[str]
-) -> set[date]:
+def _read_days(raw: dict[str, object], key: str, problems: list[str]) -> list[date]:
     """Parse the list ``raw[key]`` of ISO days, appending every problem found to ``problems``."""
     if key not in raw:
-        return set()
+        return []
     value = raw[key]
     if not isinstance(value, list):
         problems.append(f"{key} must be a list of YYYY-MM-DD dates, got {value!r}")
-        return set()
-    days: set[date] = set()
+        return []
+    days: list[date] = []
     for item in value:
         if not isinstance(item, str) or not _ISO_DAY.fullmatch(item):
             problems.append(f"{key}: {item!r} is not a YYYY-MM-DD date")
             continue
         try:
-            day = date.fromisoformat(item)
+            days.append(date.fromisoformat(item))
         except ValueError:
             problems.append(f"{key}: {item!r} is not a valid date")
-            continue
-        if day in days:
-            problems.append(f"{key}: {item} is listed twice")
-        elif year is not None and day.year != year:
-            problems.append(f"{key}: {item} is not in the file's year {year}")
-        days.add(day)
     return days
+
+
+def day_problems(
+    year: int | None,
+    holidays: Sequence[date],
+    make_up_working_days: Sequence[date],
+    *,
+    where: str = "the year",
+) -> list[str]:
+    """Every problem with a year's days, as an operator file or a confirmation in the log gives
+    them: a day listed twice or outside ``year``, a make-up working day (调休) that is not a
+    Saturday or Sunday, a day that is both a holiday and a make-up working day."""
+    problems: list[str] = []
+    for key, days in (("holidays", holidays), ("make_up_working_days", make_up_working_days)):
+        seen: set[date] = set()
+        for day in days:
+            if day in seen:
+                problems.append(f"{key}: {day.isoformat()} is listed twice")
+            elif year is not None and day.year != year:
+                problems.append(f"{key}: {day.isoformat()} is not in {where} {year}")
+            seen.add(day)
+    for day in sorted(set(make_up_working_days)):
+        if day.weekday() < _SATURDAY:
+            problems.append(
+                f"make-up working day {day.isoformat()} is a {_WEEKDAY_NAMES[day.weekday()]}: "
+                "make-up working days (调休) are Saturdays or Sundays"
+            )
+    for day in sorted(set(holidays) & set(make_up_working_days)):
+        problems.append(f"{day.isoformat()} is both a holiday and a make-up working day")
+    return problems
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,6 +413,105 @@ def _describe(working: bool) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Years confirmed in the log
+# --------------------------------------------------------------------------------------------
+
+LogYears = Callable[[int], "YearCalendar | None"]
+"""The years confirmed in the log, by year: what a calendar consults for a year it lacks."""
+
+CALENDAR_CASE_PREFIX: Final = "calendar-"
+
+
+def calendar_case_id(year: int) -> str:
+    """The case a year's confirmation opens (``calendar-2027``): one confirmation per year."""
+    return f"{CALENDAR_CASE_PREFIX}{year}"
+
+
+def log_source(event_id: str, notice: str) -> str:
+    """Source label of a year confirmed in the log, recorded with every deadline it computes."""
+    return f"log:{event_id} notice={notice}"
+
+
+def confirmed_year(
+    year: int,
+    holidays: Iterable[date],
+    make_up_working_days: Iterable[date],
+    *,
+    event_id: str,
+    notice: str,
+) -> YearCalendar:
+    """A year as the log's CalendarYearConfirmed gives it."""
+    return YearCalendar(
+        year=year,
+        holidays=frozenset(holidays),
+        make_up_working_days=frozenset(make_up_working_days),
+        source=log_source(event_id, notice),
+        notice=notice,
+    )
+
+
+CONFIRMING_OFFICE: Final = "gov_office"
+"""区政府办公室 confirms calendar years (it alone may: `domain.authorisation`)."""
+CONFIRMING_SYSTEM: Final = "jiedu-calendar"
+"""``source_system`` of the confirmations ``jiedu calendar confirm`` publishes."""
+
+
+def confirmation(
+    year_file: YearFile, *, event_id: str, actor: Actor, at: datetime
+) -> CalendarYearConfirmed:
+    """The CalendarYearConfirmed that puts a checked, confirmed operator file into the log."""
+    if year_file.status != "confirmed":
+        raise CalendarFileError(
+            year_file.path,
+            ["status is draft: have a second person check the dates against the notice, then "
+             'set "status": "confirmed"'],
+        )
+    return CalendarYearConfirmed(
+        event_id=event_id,
+        case_id=calendar_case_id(year_file.year),
+        department=CONFIRMING_OFFICE,
+        actor=actor,
+        source_system=CONFIRMING_SYSTEM,
+        occurred_at=at,
+        data=CalendarYearConfirmedData(
+            year=year_file.year,
+            notice=year_file.notice,
+            holidays=tuple(sorted(year_file.holidays)),
+            make_up_working_days=tuple(sorted(year_file.make_up_working_days)),
+            comment=year_file.comment,
+        ),
+    )
+
+
+def check_confirmation(event: CalendarYearConfirmed) -> None:
+    """Raise `Rejection` (``invalid_field``, every problem listed) unless ``event`` may confirm
+    its year: on the year's own case, with the days an operator file must have (see
+    :func:`read_year_file`), and, for a year the package knows, the same working days."""
+    d = event.data
+    problems = day_problems(d.year, d.holidays, d.make_up_working_days)
+    if event.case_id != calendar_case_id(d.year):
+        problems.insert(0, f"a confirmation of {d.year} opens case {calendar_case_id(d.year)}, "
+                           f"not {event.case_id}")
+    package = _package().get(d.year)
+    if not problems and package is not None:
+        mine = confirmed_year(
+            d.year, d.holidays, d.make_up_working_days, event_id=event.event_id, notice=d.notice
+        )
+        if differing := _disagreements(package, mine):
+            problems.append(
+                f"disagrees with {PACKAGE_SOURCE} for {d.year} on {len(differing)} day(s): "
+                + ", ".join(day.isoformat() for day in differing)
+            )
+    if problems:
+        raise Rejection(Reason.INVALID_FIELD, "; ".join(problems))
+
+
+@cache
+def _package() -> dict[int, YearCalendar]:
+    return _package_years()
+
+
+# --------------------------------------------------------------------------------------------
 # The calendar
 # --------------------------------------------------------------------------------------------
 
@@ -398,6 +531,18 @@ class WorkingDayCalendar:
                 raise ValueError(f"two calendars given for {year_calendar.year}")
             by_year[year_calendar.year] = year_calendar
         self._years: Final = by_year
+        self._log: LogYears | None = None
+        self._from_log: dict[int, YearCalendar | None] = {}
+
+    def with_log(self, log_years: LogYears) -> WorkingDayCalendar:
+        """This calendar plus the years confirmed in the log, which ``log_years`` returns by
+        year (None: not confirmed). Asked once per year, only for a year the package does not
+        hold: the package's years stand (a confirmation in the log agrees with them, the
+        intake saw to that); a year in the log overrides an operator file, because the log
+        is what every replay reads. Cheap: the years already loaded are shared."""
+        other = copy.copy(self)
+        other._log, other._from_log = log_years, {}
+        return other
 
     @classmethod
     def load(cls, directory: Path | None) -> WorkingDayCalendar:
@@ -411,7 +556,7 @@ class WorkingDayCalendar:
         :class:`CalendarConflict` names the differing days; when it agrees the year keeps the
         package as its source. Two confirmed files for one year are refused.
         """
-        years = _package_years()
+        years = dict(_package())
         if directory is None:
             return cls(years.values())
         if not directory.is_dir():
@@ -538,10 +683,17 @@ class WorkingDayCalendar:
     # -- internals -------------------------------------------------------------------------
 
     def _year(self, year: int) -> YearCalendar:
-        try:
-            return self._years[year]
-        except KeyError:
-            raise UnknownYear(year) from None
+        loaded = self._years.get(year)
+        if loaded is not None and loaded.source == PACKAGE_SOURCE:
+            return loaded
+        if self._log is not None:
+            if year not in self._from_log:
+                self._from_log[year] = self._log(year)
+            if (confirmed := self._from_log[year]) is not None:
+                return confirmed
+        if loaded is None:
+            raise UnknownYear(year)
+        return loaded
 
     def _walk(self, start: date, n: int, *, forward: bool) -> tuple[date, tuple[str, ...]]:
         """Step day by day from ``start`` until ``n`` working days are passed; also return the

@@ -21,8 +21,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.calendar import check_confirmation
 from domain.rules import CaseFacts
-from events.catalogue import Event
+from events.catalogue import CalendarYearConfirmed, Event
 from events.codec import encode
 from events.outcomes import Reason, Rejection
 
@@ -60,7 +61,7 @@ class Case(Aggregate):
         self.department = department
         self.last_sequence = 0
         self.recorded: dict[str, Recorded] = {}
-        self.unconfirmed: list[Recorded] = []
+        self.unconfirmed: list[tuple[str, Recorded]] = []
         self.references: dict[str, set[str]] = {}
         self.facts = CaseFacts.empty()
         self._apply(sequence, opening)
@@ -72,8 +73,11 @@ class Case(Aggregate):
 
     def confirm(self, sequences: list[int]) -> None:
         """The log now holds the tentatively recorded events, at these sequences."""
-        for recorded, sequence in zip(self.unconfirmed, sequences, strict=True):
+        for (_, recorded), sequence in zip(self.unconfirmed, sequences, strict=True):
             recorded.sequence = sequence
+        self.facts.confirm(
+            {event_id: seq for (event_id, _), seq in zip(self.unconfirmed, sequences, strict=True)}
+        )
         self.last_sequence = sequences[-1]
         self.unconfirmed.clear()
 
@@ -104,7 +108,7 @@ class Case(Aggregate):
         self.facts.apply(sequence, e)
         recorded = self.recorded[e.event_id] = Recorded(sequence, digest(e))
         if sequence is None:
-            self.unconfirmed.append(recorded)
+            self.unconfirmed.append((e.event_id, recorded))
         else:
             self.last_sequence = sequence
         for field, kind in _REFERENCE_KEYS.get(e.type, ()):
@@ -154,6 +158,9 @@ _REFERENCE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def check_new_case(e: Event) -> None:
-    """An event for a case the log does not hold: only an opening event is possible."""
+    """An event for a case the log does not hold: only an opening event is possible, and a
+    calendar year only as `domain.calendar.check_confirmation` allows."""
     if not e.OPENS_CASE:
         raise Rejection(Reason.UNKNOWN_CASE, f"case {e.case_id} has not been opened")
+    if isinstance(e, CalendarYearConfirmed):
+        check_confirmation(e)

@@ -205,7 +205,9 @@ def verify_chain(
     - `audit_links` (seq → stored link): each recomputed link must equal the stored one, and
       every stored sequence must be in the log (an audit row for an event no longer there).
     - Each checkpoint must be signed by `public_key` and its link must equal the recomputed
-      link at its sequence; a checkpoint beyond the log's end means events were removed.
+      link at its sequence; a checkpoint beyond the log's end means events were removed. A
+      checkpoint at sequence 0 signs the empty chain: its link must be `GENESIS` (the office
+      signed a log that held nothing yet, as a fresh system did for its first quarter).
     The divergence reported is the one with the lowest sequence."""
     report = ChainReport()
     found: list[Divergence] = []
@@ -214,6 +216,10 @@ def verify_chain(
         if public_key is None or not cp.valid_under(public_key):
             found.append(Divergence(cp.seq, f"checkpoint {cp.label} at {cp.seq}: signature "
                                     f"does not verify under the public key (key {cp.key_id})"))
+        elif cp.seq == 0:
+            if cp.link != GENESIS_HEX:
+                found.append(Divergence(0, f"checkpoint {cp.label} at 0 signed link "
+                                        f"{cp.link[:12]}…; the empty chain is {GENESIS_HEX[:12]}…"))
         else:
             by_seq.setdefault(cp.seq, []).append(cp)
     report.checkpoints = len(checkpoints)

@@ -65,6 +65,7 @@ from typing import Final
 from domain.calendar import SHANGHAI, UnknownYear, WorkingDayCalendar
 from domain.rules.ruleset import NoRuleSet, RuleSet, ruleset_at
 from events.catalogue import (
+    CALENDAR_TYPES,
     SYSTEM_TYPES,
     Channel,
     ConsultationAnswered,
@@ -116,6 +117,7 @@ __all__ = [
     "deadline_event_id",
     "fold",
     "inspection_clock_id",
+    "period_duty",
     "training_clock_id",
 ]
 
@@ -326,6 +328,21 @@ def inspection_clock_id(year: int, quarter: int) -> str:
     return f"{SUP_1}:inspection:{year}Q{quarter}"
 
 
+def period_duty(clock: str) -> tuple[str, str] | None:
+    """``("training", "2026")`` or ``("inspection", "2026Q3")`` for a SUP-1 clock ID; None for
+    every other clock.
+
+    Why it matters: a SUP-1 clock is the government office's duty for a period, started by the
+    period's first fact on *any* case. That trigger tells why the clock runs, but it is not
+    evidence against the office (it is another case's fact), so a SUP-1 breach rests on the
+    office's own case: the breach event that records the period ending with the duty unmet."""
+    rule, _, rest = clock.partition(":")
+    duty, _, period = rest.partition(":")
+    if rule != SUP_1 or duty not in ("training", "inspection") or not period:
+        return None
+    return duty, period
+
+
 def deadline_event_id(action: Action, clock: str) -> str:
     """Deterministic, subject-safe event ID of a clock's derived event, e.g.
     ``breached-PUB-2-4f1c…``: every instance computes the same one."""
@@ -378,7 +395,7 @@ class ClockKeeper:
         """Every clock ``apply`` may start, stop or mark for this event (a projection loads
         these rows, plus the event's case, before applying it)."""
         ids: list[str] = []
-        if event.type not in SYSTEM_TYPES:
+        if _interpretation_work(event):
             day = _local_day(event.occurred_at)
             ids += [training_clock_id(day.year), inspection_clock_id(day.year, _quarter(day))]
         match event:
@@ -430,7 +447,7 @@ class ClockKeeper:
             changed.add(clock.clock_id)
             return clock
 
-        if event.type not in SYSTEM_TYPES:
+        if _interpretation_work(event):
             day = _local_day(event.occurred_at)
             self._period(clocks, put, here, "training", day.year, None)
             self._period(clocks, put, here, "inspection", day.year, _quarter(day))
@@ -667,6 +684,12 @@ class ClockKeeper:
             clock.status = Status.BREACHED
         else:
             clock.status = Status.OPEN
+
+
+def _interpretation_work(event: Event) -> bool:
+    """Whether ``event`` is an upstream fact of interpretation work, which starts the SUP-1
+    clocks of its year and quarter (derived events and calendar confirmations do not)."""
+    return event.type not in SYSTEM_TYPES and event.type not in CALENDAR_TYPES
 
 
 def _rules(at: datetime) -> RuleSet | None:

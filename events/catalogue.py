@@ -13,11 +13,14 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AwareDatetime, Field, HttpUrl, TypeAdapter
 
 from events.envelope import (
+    EARLIEST_DAY,
+    LATEST_DAY,
     CaseId,
     Count,
     Day,
     Envelope,
     EventId,
+    JsonInteger,
     Moment,
     Position,
     Record,
@@ -507,6 +510,37 @@ class InspectionResultsPublished(Envelope):
     data: InspectionResultsPublishedData
 
 
+# ── the working-day calendar (工作日历) ───────────────────────────────────────────────────────
+
+
+class CalendarYearConfirmedData(Record):
+    """One year of the State Council General Office's holiday notice (国务院办公厅关于部分节假日
+    安排的通知), as checked by two people against the published notice."""
+
+    year: Annotated[int, Field(ge=EARLIEST_DAY.year, le=LATEST_DAY.year), JsonInteger] = Field(
+        description="the calendar year the notice arranges (its days are `Day`s: in the domain)"
+    )
+    notice: str = Field(min_length=1, max_length=200, description="the notice's number (文号)")
+    holidays: tuple[Day, ...] = Field(
+        min_length=1, description="every day off of the notice's holiday periods (放假), in year"
+    )
+    make_up_working_days: tuple[Day, ...] = Field(
+        (), description="every Saturday or Sunday the notice makes a working day (调休上班)"
+    )
+    comment: str | None = None
+
+
+class CalendarYearConfirmed(Envelope):
+    """The government office confirms a calendar year for the deadline clocks (PUB-2, QA-4):
+    opens the year's calendar case ``calendar-<year>``, once. From its place in the log on,
+    every clock counts with this year, and a clock held "pending calendar" is computed."""
+
+    OPENS_CASE: ClassVar[bool] = True
+    CASE_KIND: ClassVar[str | None] = "calendar"
+    type: Literal["CalendarYearConfirmed"] = "CalendarYearConfirmed"
+    data: CalendarYearConfirmedData
+
+
 # ── the system's own derived events ──────────────────────────────────────────────────────────
 
 
@@ -618,6 +652,7 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     TrainingHeld,
     InspectionConducted,
     InspectionResultsPublished,
+    CalendarYearConfirmed,
     FindingRecorded,
     FindingResolved,
     DeadlineStarted,
@@ -632,6 +667,10 @@ SYSTEM_TYPES: frozenset[str] = frozenset(
     t.__name__ for t in EVENT_TYPES if t.__name__.startswith(("Finding", "Deadline"))
 )
 """Derived by Jiedu itself; no upstream source may emit them."""
+
+CALENDAR_TYPES: frozenset[str] = frozenset({"CalendarYearConfirmed"})
+"""Upstream facts about the working-day calendar, not about interpretation work: they start no
+SUP-1 period (a year confirmed in November is no sign of interpretation work that quarter)."""
 
 Event = Annotated[
     DraftSubmitted
@@ -654,6 +693,7 @@ Event = Annotated[
     | TrainingHeld
     | InspectionConducted
     | InspectionResultsPublished
+    | CalendarYearConfirmed
     | FindingRecorded
     | FindingResolved
     | DeadlineStarted
@@ -665,4 +705,13 @@ Event = Annotated[
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
-__all__ = ["BY_TYPE", "EVENT_ADAPTER", "EVENT_TYPES", "SYSTEM_TYPES", "CaseId", "Event", "Token"]
+__all__ = [
+    "BY_TYPE",
+    "CALENDAR_TYPES",
+    "EVENT_ADAPTER",
+    "EVENT_TYPES",
+    "SYSTEM_TYPES",
+    "CaseId",
+    "Event",
+    "Token",
+]

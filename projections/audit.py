@@ -98,6 +98,8 @@ _SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     c.TrainingHeld: lambda e: f"举办培训：《{_d(e).title}》（{_d(e).held_on}）",
     c.InspectionConducted: lambda e: f"开展 {_d(e).quarter} 政策解读检查（{_d(e).conducted_on}）",
     c.InspectionResultsPublished: lambda e: f"公开检查结果（{_d(e).published_on}）",
+    c.CalendarYearConfirmed: lambda e: f"确认 {_d(e).year} 年工作日历（{_d(e).notice}，放假 "
+    f"{len(_d(e).holidays)} 天，调休上班 {len(_d(e).make_up_working_days)} 天）",
     c.FindingRecorded: lambda e: f"记录检查发现 {_d(e).rule_id}：{_d(e).message_zh}",
     c.FindingResolved: lambda e: f"检查发现 {_d(e).finding_id} 已纠正",
     c.DeadlineStarted: lambda e: f"{_d(e).rule_id} 期限开始计算，截止 {_due(e)}",

@@ -25,7 +25,8 @@ Status of a policy case (政策文件), from the event types:
 
 Training (培训) and inspection (检查) cases of the government office (SUP-1) are summarised simply:
 kind `training` with status `held`; kind `inspection` with status `conducted`, then
-`results_published`. Their scope and issuer columns are empty.
+`results_published`. Their scope and issuer columns are empty. A calendar year confirmed by the
+government office is a case of kind `calendar` with status `confirmed`.
 
 Counts: material publications (MaterialPublished events) by form and by channel (JSON objects,
 form or channel → count); consultations received / answered / referred; public-opinion items
@@ -40,6 +41,7 @@ from datetime import date, datetime
 from typing import Any
 
 from events.catalogue import (
+    CalendarYearConfirmed,
     Channel,
     ConsultationAnswered,
     ConsultationReceived,
@@ -70,7 +72,10 @@ PUBLISHED = "published"
 HELD = "held"
 CONDUCTED = "conducted"
 RESULTS_PUBLISHED = "results_published"
-STATUSES = (DRAFTING, IN_REVIEW, RETURNED, ISSUED, PUBLISHED, HELD, CONDUCTED, RESULTS_PUBLISHED)
+CONFIRMED = "confirmed"
+STATUSES = (
+    DRAFTING, IN_REVIEW, RETURNED, ISSUED, PUBLISHED, HELD, CONDUCTED, RESULTS_PUBLISHED, CONFIRMED
+)
 BEFORE_ISSUE = frozenset({DRAFTING, IN_REVIEW, RETURNED})
 
 CASES = Table(
@@ -140,6 +145,8 @@ def _open(e: Event) -> Row | None:
         return _opened(e, "training", HELD, e.data.title)
     if isinstance(e, InspectionConducted):
         return _opened(e, "inspection", CONDUCTED, e.data.summary or f"政策解读检查 {e.data.quarter}")
+    if isinstance(e, CalendarYearConfirmed):
+        return _opened(e, "calendar", CONFIRMED, f"{e.data.year} 年工作日历 {e.data.notice}")
     return None
 
 

@@ -10,9 +10,13 @@ service selects the rows whose time has come). `deadline_cases` holds each case'
 (scope, issue, website text and forms published, answers by the drafting unit, and the case's
 last log sequence, which the service appends under).
 
+`deadline_calendar_years` holds the years the government office confirmed in the log
+(CalendarYearConfirmed): each event is folded with the calendar in force at its place in the log.
+
 Pure like every projection: the working-day calendar and the warning leads are given when the
 projection is made. `Deadlines()` without a calendar uses `default_calendar()`: the package's
-years plus the confirmed files in `$JIEDU_CALENDAR_DIR` (if set), loaded once; without leads,
+years plus the confirmed files of `calendar_dir()` (`$JIEDU_CALENDAR_DIR`, else
+`deploy/calendar/`), loaded once, with the log's years on top; without leads,
 `default_leads()` (3 working days, 6 hours, 14 days, or `$JIEDU_WARN_*`). Every process that
 runs this projection must see the same calendar and leads; a DeadlineStarted in the log fixes a
 clock's due time whatever the calendar says, so a replay gives the due dates live processing
@@ -23,14 +27,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from domain.calendar import WorkingDayCalendar
+from domain.calendar import WorkingDayCalendar, YearCalendar, log_source
 from domain.clocks import CaseMemory, Clock, ClockKeeper, Leads, Ref, Status, Unit
-from events.catalogue import Event
+from events.catalogue import CalendarYearConfirmed, Event
 from projections.base import Key, Projection, Row, Rows, Table, Type
 
 CALENDAR_DIR_ENV: Final = "JIEDU_CALENDAR_DIR"
@@ -79,6 +83,23 @@ CLOCKS = Table(
     indexes=(("department",), ("status",), ("next_action_at",), ("case_id",), ("rule_id",)),
 )
 
+CALENDAR_YEARS = Table(
+    "deadline_calendar_years",
+    key=("year",),
+    columns={
+        "year": Type.INT,
+        "notice": Type.TEXT,  # the State Council notice's number (文号)
+        "holidays": Type.JSON,  # ["2027-01-01", ...]
+        "make_up_working_days": Type.JSON,
+        "event_id": Type.TEXT,  # the CalendarYearConfirmed
+        "sequence": Type.INT,
+        "confirmed_at": Type.TIMESTAMP,
+        "source": Type.TEXT,  # the label deadlines computed with this year record
+    },
+)
+"""The years the government office confirmed in the log, as of this store's position: the
+calendar in force at that point of the log, for the projection, the scanner and the CLI."""
+
 CASES = Table(
     "deadline_cases",
     key=("case_id",),
@@ -95,11 +116,53 @@ CASES = Table(
 )
 
 
+DEPLOY_CALENDAR_DIR: Final = Path(__file__).resolve().parents[1] / "deploy" / "calendar"
+"""The operator files shipped with the code (deploy/calendar/), read when no directory is set."""
+
+
+def calendar_dir() -> Path | None:
+    """``$JIEDU_CALENDAR_DIR`` if set, else ``deploy/calendar/`` if it is there, else None."""
+    if directory := os.environ.get(CALENDAR_DIR_ENV):
+        return Path(directory)
+    return DEPLOY_CALENDAR_DIR if DEPLOY_CALENDAR_DIR.is_dir() else None
+
+
 @cache
 def default_calendar() -> WorkingDayCalendar:
-    """The package's years plus the confirmed files in ``$JIEDU_CALENDAR_DIR``, if set."""
-    directory = os.environ.get(CALENDAR_DIR_ENV)
-    return WorkingDayCalendar.load(Path(directory) if directory else None)
+    """The package's years plus the confirmed operator files of :func:`calendar_dir`. Years
+    confirmed in the log come on top, from the store (:func:`with_log_years`)."""
+    return WorkingDayCalendar.load(calendar_dir())
+
+
+def year_of_row(row: Row) -> YearCalendar:
+    """A confirmed year as stored in `CALENDAR_YEARS`."""
+    return YearCalendar(
+        year=row["year"],
+        holidays=frozenset(date.fromisoformat(d) for d in row["holidays"]),
+        make_up_working_days=frozenset(date.fromisoformat(d) for d in row["make_up_working_days"]),
+        source=row["source"],
+        notice=row["notice"],
+    )
+
+
+def with_log_years(calendar: WorkingDayCalendar, rows: Iterable[Row]) -> WorkingDayCalendar:
+    """``calendar`` plus the confirmed years of these `CALENDAR_YEARS` rows."""
+    years = {row["year"]: year_of_row(row) for row in rows}
+    return calendar.with_log(years.get)
+
+
+def _year_row(event: CalendarYearConfirmed, seq: int) -> Row:
+    d = event.data
+    return {
+        "year": d.year,
+        "notice": d.notice,
+        "holidays": [day.isoformat() for day in sorted(set(d.holidays))],
+        "make_up_working_days": [day.isoformat() for day in sorted(set(d.make_up_working_days))],
+        "event_id": event.event_id,
+        "sequence": seq,
+        "confirmed_at": event.occurred_at,
+        "source": log_source(event.event_id, d.notice),
+    }
 
 
 @cache
@@ -235,11 +298,16 @@ def clock_from_row(row: Row) -> Clock:
 
 
 class Deadlines(Projection):
-    """Every deadline clock and its outcome, kept by `domain.clocks.ClockKeeper`."""
+    """Every deadline clock and its outcome, kept by `domain.clocks.ClockKeeper`.
+
+    Each event is folded with the calendar in force at its place in the log: the given one
+    (package and operator files) plus the years confirmed by the CalendarYearConfirmed events
+    before it, read from `CALENDAR_YEARS` as a year is needed. So a live store, a rebuild and
+    an auditor's replay as of any point count with the same calendar."""
 
     name = "deadlines"
-    version = 1
-    tables = (CLOCKS, CASES)
+    version = 2
+    tables = (CLOCKS, CASES, CALENDAR_YEARS)
 
     def __init__(
         self, calendar: WorkingDayCalendar | None = None, leads: Leads | None = None
@@ -261,13 +329,21 @@ class Deadlines(Projection):
             yield CLOCKS, (key,)
 
     def apply(self, event: Event, seq: int, rows: Rows) -> None:
+        if isinstance(event, CalendarYearConfirmed):
+            rows.put(CALENDAR_YEARS, _year_row(event, seq))
         found = rows.get(CASES, event.case_id)
         case = case_from_row(found) if found is not None else None
         clocks: dict[str, Clock | None] = {}
         for key in self.keeper.clock_ids(event):
             row = rows.get(CLOCKS, key)
             clocks[key] = clock_from_row(row) if row is not None else None
-        case, changed = self.keeper.apply(event, seq, case, clocks)
+
+        def confirmed(year: int) -> YearCalendar | None:
+            stored = rows.get(CALENDAR_YEARS, year)
+            return year_of_row(stored) if stored is not None else None
+
+        keeper = ClockKeeper(self.keeper.calendar.with_log(confirmed), self.leads)
+        case, changed = keeper.apply(event, seq, case, clocks)
         rows.put(CASES, case_row(case))
         for key in sorted(changed):
             clock = clocks[key]

@@ -13,7 +13,9 @@ Where rows come from:
   this projection never saw recorded is ignored (the intake refuses such an event anyway).
 - DeadlineBreached (the deadline service: a clock ran out with its duty unmet, e.g. PUB-2's 20
   working days) counts as a finding of the clock's rule, keyed by its clock ID, severity
-  ``violation``, evidence the clock's trigger, no rule set (the event does not carry one). A duty
+  ``violation``, no rule set (the event does not carry one). Evidence comes from the clock's
+  own case: its trigger and the breach (the log position where the duty was found unmet); for
+  SUP-1's period duties, whose trigger is another case's fact, the breach alone. A duty
   met late leaves it ``open``: lateness is not undone (as REV-5 is never resolved by a review
   after publication). A DeadlineMet that shows the duty met *on time* (its time, the meeting
   fact's, at or before the due time) resolves it, naming the meeting fact: the breach was
@@ -30,6 +32,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from domain.calendar import SHANGHAI
+from domain.clocks import period_duty
 from events.catalogue import (
     DeadlineBreached,
     DeadlineMet,
@@ -82,17 +85,38 @@ def _recorded(e: FindingRecorded, seq: int) -> Row:
     }
 
 
+_DUTIES: Final = {
+    "training": ("年度未开展政策解读业务培训", "no policy-interpretation training (TrainingHeld) in"),
+    "inspection": ("未开展政策解读情况检查", "no inspection (InspectionConducted) conducted in"),
+}
+"""SUP-1's two duties of the government office, as a breach of each reads."""
+
+
 def _breached(e: DeadlineBreached, seq: int) -> Row:
+    """A clock ran out. Its evidence is on the clock's own case: the trigger that started the
+    duty (PolicyIssued, ConsultationReferred, OpinionDetected) with the breach after it; a
+    SUP-1 period duty has no fact of its own case before the breach (its trigger is the
+    period's first fact on any case), so the breach event itself is its evidence."""
     d = e.data
     due = f"{d.due_at.astimezone(SHANGHAI):%Y-%m-%d %H:%M}" if d.due_at else "?"
+    breach = {"event_id": e.event_id, "sequence": seq}
+    if (period := period_duty(d.clock_id)) is not None:
+        duty, name = period
+        zh, en = _DUTIES[duty]
+        fact, evidence = e.event_id, [breach]
+        message_zh = f"SUP-1 {name}{zh}(期限 {due} 届满)"
+        message_en = f"SUP-1: {en} {name} (the period ended {due}, Shanghai)"
+    else:
+        fact, evidence = e.causation_id or d.trigger.event_id, [
+            d.trigger.model_dump(mode="json"), breach]
+        message_zh = f"{d.rule_id} 期限({due})届满时未履行"
+        message_en = f"{d.rule_id}: the duty was not met by its deadline ({due}, Shanghai)"
     return {
         "finding_id": d.clock_id, "case_id": e.case_id, "department": e.department,
         "rule_id": d.rule_id, "rule_set": None, "severity": str(Severity.VIOLATION),
         "status": OPEN, "recorded_at": e.occurred_at, "recorded_seq": seq,
-        "fact_event_id": e.causation_id or d.trigger.event_id,
-        "evidence": [d.trigger.model_dump(mode="json")],
-        "message_zh": f"{d.rule_id} 期限({due})届满时未履行",
-        "message_en": f"{d.rule_id}: the duty was not met by its deadline ({due}, Shanghai)",
+        "fact_event_id": fact, "evidence": evidence,
+        "message_zh": message_zh, "message_en": message_en,
     }
 
 
@@ -118,7 +142,7 @@ class Findings(Projection):
     """One row per finding in `findings`."""
 
     name = "findings"
-    version = 1
+    version = 2
     tables = (FINDINGS,)
 
     def touches(self, event: Event) -> Iterable[tuple[Table, Key]]:

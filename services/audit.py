@@ -19,8 +19,10 @@ a point, and exports. The chain itself is `domain.chain`; the audit rows are `pr
   in *recorded* order: up to the last message whose stored timestamp is ≤ the time (what the
   system knew then); `by="occurred"` instead stops before the first event that occurred after
   the time (useful for a demo loaded all at once). The live stores are never touched. The
-  deadline projection uses the calendar this process loads (`projections.deadlines`); the rule
-  set a finding was judged by is recorded in the finding event itself.
+  deadline projection counts with the years confirmed in the log up to each event (so a replay
+  as of a point uses the calendar in force then) on top of the calendar this process loads
+  (`projections.deadlines`); the rule set a finding was judged by is recorded in the finding
+  event itself.
 - **Exports**: JSON Lines (canonical: sorted keys, one row per line), CSV (UTF-8 with BOM, so
   that Excel reads the Chinese) and a self-contained HTML timeline of one case.
 
@@ -265,13 +267,17 @@ async def checkpoint_if_quarter_ended(
 ) -> Checkpoint | None:
     """At any time in a quarter, make sure the previous quarter has its checkpoint: the head as
     the log stood at that quarter's end, signed once under ``quarter:<name>``. Returns the new
-    checkpoint, or None if it existed already. Cheap when it exists (one stream read)."""
+    checkpoint, or None if it existed already or if nothing was stored by the quarter's end
+    (an empty chain has nothing to pin; the first quarter with events gets the first
+    checkpoint). Cheap when it exists (one stream read)."""
     _, start, _ = quarter_of(now)
     name, _, end = quarter_of(start - timedelta(microseconds=1))  # the quarter before
     label = f"quarter:{name}"
     if any(cp.label == label for cp in await read_checkpoints(js)):
         return None
     upto = await last_stored_before(js, end)
+    if upto == 0:
+        return None
     try:
         return await checkpoint(js, key, label=label, upto=upto, now=now, once=True)
     except FileExistsError:

@@ -54,12 +54,14 @@ from events import streams
 from events.codec import encode
 from events.streams import Header
 from projections.deadlines import (
+    CALENDAR_YEARS,
     CASES,
     CLOCKS,
     Deadlines,
     case_from_row,
     clock_from_row,
     default_calendar,
+    with_log_years,
 )
 from services import bootstrap
 from services.adapters import logs
@@ -160,6 +162,9 @@ class DeadlineService:
         self.calendar = calendar or default_calendar()
         self.projection = Deadlines(self.calendar, leads)
         self.keeper: ClockKeeper = self.projection.keeper
+        self.planner: ClockKeeper = self.keeper
+        """The keeper the scanner plans with: `keeper` plus the years confirmed in the log, as
+        the projection showed them at the last pass."""
         self.clock: Clock = clock or SystemClock()
         self.max_sleep_s = max_sleep_s
         self.catch_up_timeout_s = catch_up_timeout_s
@@ -259,13 +264,14 @@ class DeadlineService:
         return True
 
     def _plan(self, clock: DeadlineClock, now: datetime) -> list[Action]:
-        """What ``clock`` is owed by ``now``. A clock pending its calendar is computed if this
-        service's calendar knows the year now; a working-day clock whose warning day the
-        projection's calendar could not place gets it from this one."""
+        """What ``clock`` is owed by ``now``. A clock pending its calendar is computed if the
+        calendar in force now knows the year (this service's, plus every year confirmed in
+        the log up to the head: no restart, no rebuild); a working-day clock whose warning day
+        the projection could not place gets it from that calendar too."""
         if clock.status is Status.PENDING_CALENDAR:
-            self.keeper.schedule(clock)
+            self.planner.schedule(clock)
         if clock.warn_at is None and clock.due_at is not None and not clock.warned:
-            clock.warn_at = self.keeper.warn_time(clock)
+            clock.warn_at = self.planner.warn_time(clock)
         return clock.owed_by(now)
 
     async def _settle_case(
@@ -332,6 +338,8 @@ class DeadlineService:
             )
             if not found:
                 return {}
+            years = tx.select(CALENDAR_YEARS, live.physical(CALENDAR_YEARS))
+            self.planner = ClockKeeper(with_log_years(self.calendar, years), self.keeper.leads)
             case_ids = sorted({row[1] for row in found})
             cases = tx.load(CASES, live.physical(CASES), [(c,) for c in case_ids])
             rows = tx.load(CLOCKS, live.physical(CLOCKS), [(row[0],) for row in found])

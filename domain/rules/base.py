@@ -84,13 +84,15 @@ class Context:
         en: str,
         also: Iterable[Evidence] = (),
     ) -> FindingRecordedData:
-        """A finding against the event being judged; ``also`` names earlier events it rests on."""
+        """A finding against the event being judged; ``also`` names earlier events it rests on,
+        each with its log sequence once the log holds it (events of the same intake batch,
+        not yet appended, have none yet)."""
         return FindingRecordedData(
             finding_id=finding_id(rule_id, topic, self.event.event_id),
             rule_id=rule_id,
             rule_set=self.rules.name,
             severity=severity,
-            evidence=(self.here, *also),
+            evidence=(self.here, *map(self.facts.stored, also)),
             message_zh=zh,
             message_en=en,
         )

@@ -184,10 +184,26 @@ class CaseFacts:
     finding_ids: set[str] = field(default_factory=set)
     """Every finding ID ever recorded on the case (open or resolved)."""
     last_sequence: int = 0
+    placed_later: dict[str, int] = field(default_factory=dict)
+    """Log sequences of events folded before the log had placed them (the intake folds a batch
+    before appending it), by event ID, filled in by :meth:`confirm`; evidence of every other
+    event carries its sequence already."""
 
     @classmethod
     def empty(cls) -> CaseFacts:
         return cls()
+
+    def confirm(self, placed: dict[str, int]) -> None:
+        """The log now holds these tentatively folded events, at these sequences."""
+        self.placed_later.update(placed)
+
+    def stored(self, evidence: Evidence) -> Evidence:
+        """``evidence`` with its log sequence, if the log holds the event by now (issue 13:
+        a finding judged later must cite earlier events by position, not ``null``)."""
+        if evidence.sequence is not None:
+            return evidence
+        seq = self.placed_later.get(evidence.event_id)
+        return evidence if seq is None else Evidence(event_id=evidence.event_id, sequence=seq)
 
     @classmethod
     def fold(cls, history: list[tuple[int, Event]]) -> CaseFacts:

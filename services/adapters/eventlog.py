@@ -293,3 +293,26 @@ class EventLog:
             size += len(one) + 1
         if part:
             await self.nc.publish(subject, b"[" + b",".join(part) + b"]")
+
+    async def submit(
+        self, department: str, system: str, case_id: str, body: bytes, timeout: float
+    ) -> Outcome | None:
+        """Publish ``body`` to INTAKE as the source ``department``/``system`` would, and wait up
+        to ``timeout`` seconds for the outcome the intake announces for it; None if none came
+        (the intake is not running, or is behind)."""
+        answers = await self.nc.subscribe(streams.outcomes_subject(department, system))
+        try:
+            ack = await self.js.publish(streams.intake_subject(department, system, case_id), body)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    msg = await answers.next_msg(timeout=left)
+                except TimeoutError:
+                    break
+                for answer in orjson.loads(msg.data):
+                    if answer["intake_sequence"] == ack.seq:
+                        return Outcome.model_validate(answer)
+            return None
+        finally:
+            await answers.unsubscribe()

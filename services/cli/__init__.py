@@ -18,6 +18,7 @@ from events.outcomes import Outcome
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
+from services.adapters.eventlog import EventLog
 from services.app import Parts, application, load_demo, settle, settle_deadlines, summary
 from services.cli import audit, bench, deadlines, read, report
 
@@ -139,21 +140,7 @@ async def _emit(
 ) -> Outcome | None:
     nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-emit")
     try:
-        answers = await nc.subscribe(streams.outcomes_subject(department, system))
-        ack = await nc.jetstream().publish(
-            streams.intake_subject(department, system, case_id), body
-        )
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while (left := deadline - loop.time()) > 0:
-            try:
-                msg = await answers.next_msg(timeout=left)
-            except TimeoutError:
-                break
-            for answer in orjson.loads(msg.data):
-                if answer["intake_sequence"] == ack.seq:
-                    return Outcome.model_validate(answer)
-        return None
+        return await EventLog(nc).submit(department, system, case_id, body, timeout)
     finally:
         await nc.close()
 

@@ -1,15 +1,20 @@
 """`jiedu calendar due|show|check` and `jiedu deadlines`: the working-day calendar and the clocks.
 
-`register(app)` adds them to the `jiedu` typer app (`services.cli`). The calendar commands need
-no server: they read the `chinesecalendar` package and the operator's calendar files
-(`--calendar-dir`, default `$JIEDU_CALENDAR_DIR`; see deploy/calendar/README.md). `deadlines`
-reads the deadline service's read model (SQLite under the data dir, or DATABASE_URL).
+`register(app)` adds them to the `jiedu` typer app (`services.cli`). `calendar due|show|check`
+need no server: they read the `chinesecalendar` package, the operator's calendar files
+(`--calendar-dir`, default `$JIEDU_CALENDAR_DIR`, else `deploy/calendar/`; see
+deploy/calendar/README.md) and the years confirmed in the log as the deadline read model holds
+them. `calendar confirm` publishes a year to the intake. `deadlines` reads the deadline
+service's read model (SQLite under the data dir, or DATABASE_URL).
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import uuid
 from collections import Counter
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,17 +25,34 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from domain.calendar import (
+    CALENDAR_CASE_PREFIX,
     PACKAGE_SOURCE,
     SHANGHAI,
     CalendarError,
     UnknownYear,
     WorkingDayCalendar,
+    confirmation,
     read_year_file,
 )
 from domain.clocks import MET, Status
+from events.catalogue import CalendarYearConfirmed
+from events.codec import encode
+from events.envelope import Actor
+from events.outcomes import Outcome
 from projections.base import Row
-from projections.deadlines import CALENDAR_DIR_ENV, CLOCKS, STATUSES, Deadlines
+from projections.deadlines import (
+    CALENDAR_DIR_ENV,
+    CALENDAR_YEARS,
+    CLOCKS,
+    STATUSES,
+    Deadlines,
+    calendar_dir,
+    with_log_years,
+)
+from services import bootstrap
 from services.adapters.config import Settings
+from services.adapters.eventlog import EventLog
+from services.adapters.readmodels import SQLITE_FILE
 from services.projector import store_for
 
 CalendarDir = Annotated[
@@ -38,7 +60,7 @@ CalendarDir = Annotated[
     typer.Option(
         "--calendar-dir",
         envvar=CALENDAR_DIR_ENV,
-        help="operator calendar files (confirmed <year>.json); default: the package's years only",
+        help="operator calendar files (confirmed <year>.json); default: deploy/calendar/",
     ),
 ]
 DataDir = Annotated[
@@ -65,12 +87,28 @@ def _print_json(value: object) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def _calendar(directory: Path | None) -> WorkingDayCalendar:
+def _calendar(directory: Path | None, log_years: Iterable[Row] = ()) -> WorkingDayCalendar:
+    """What the deadline service counts with: the package's years, the confirmed operator files
+    in ``directory`` (default `deploy/calendar/`), and the years confirmed in the log."""
     try:
-        return WorkingDayCalendar.load(directory)
+        loaded = WorkingDayCalendar.load(directory or calendar_dir())
     except CalendarError as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(2) from None
+    return with_log_years(loaded, log_years)
+
+
+def _log_years(data_dir: Path | None) -> list[Row]:
+    """The years confirmed in the log, as the deadline read model holds them ([] when this data
+    directory has no read models yet)."""
+    settings = Settings.from_env(data_dir=data_dir)
+    if not settings.database_url and not (settings.data_dir / SQLITE_FILE).exists():
+        return []
+    store = store_for(settings)
+    try:
+        return store.select(Deadlines(), CALENDAR_YEARS)
+    finally:
+        store.close()
 
 
 # ── calendar ─────────────────────────────────────────────────────────────────────────────────
@@ -95,11 +133,12 @@ def calendar_due(
     start: Annotated[str, typer.Argument(help="the start day, YYYY-MM-DD (it does not count)")],
     n: Annotated[int, typer.Argument(help="working days, at least 1")],
     calendar_dir: CalendarDir = None,
+    data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
     """The N-th working day after START (Civil Code art. 201: the start day does not count); the
     deadline ends at 23:59:59 Asia/Shanghai that day. Exits 1 naming a year nobody supplied."""
-    calendar = _calendar(calendar_dir)
+    calendar = _calendar(calendar_dir, _log_years(data_dir))
     try:
         due = calendar.compute_due(_start(start), n)
     except UnknownYear as e:
@@ -121,21 +160,48 @@ def calendar_due(
 
 @calendar_app.command("show")
 def calendar_show(
-    year: Annotated[int, typer.Argument(help="a calendar year, e.g. 2026")],
+    year: Annotated[
+        int | None, typer.Argument(help="a calendar year, e.g. 2027; none: list every year")
+    ] = None,
     calendar_dir: CalendarDir = None,
+    data_dir: DataDir = None,
     as_json: Json = False,
 ) -> None:
-    """A year's days off (放假) and make-up working days (调休上班), and where they come from."""
-    calendar = _calendar(calendar_dir)
+    """What the deadline clocks count with: a year's days off (放假) and make-up working days
+    (调休上班) and where they come from — the package, an operator file (deploy/calendar/ by
+    default), or a confirmation in the log (`jiedu calendar confirm`, as the read models under
+    --data-dir hold it). Without YEAR, every year and its source."""
+    log_years = _log_years(data_dir)
+    calendar = _calendar(calendar_dir, log_years)
+    in_log = {row["year"]: row for row in log_years}
+    if year is None:
+        years = [
+            {"year": y, "source": calendar.source_of(y)}
+            for y in sorted({*calendar.known_years(), *in_log})
+        ]
+        if as_json:
+            _print_json(years)
+            return
+        for item in years:
+            typer.echo(f"{item['year']}  {item['source']}")
+        return
     try:
         summary = calendar.year_summary(year)
     except UnknownYear as e:
         typer.echo(str(e), err=True)
         raise typer.Exit(1) from None
+    confirmed = in_log.get(year)
+    log_entry = None if confirmed is None else {
+        "event_id": confirmed["event_id"], "sequence": confirmed["sequence"],
+        "confirmed_at": confirmed["confirmed_at"].isoformat(),
+    }
     if as_json:
-        _print_json(summary)
+        _print_json({**summary, "log": log_entry})
         return
     typer.echo(f"{year}: {summary['source']}")
+    if log_entry is not None:
+        typer.echo(f"confirmed in the log at sequence {log_entry['sequence']} "
+                   f"({log_entry['confirmed_at']})")
     if summary["notice"]:
         typer.echo(f"notice: {summary['notice']}")
     typer.echo(f"holidays ({len(summary['holidays'])}):")
@@ -186,6 +252,50 @@ def calendar_check(
         f"{len(year_file.holidays)} holiday(s), {len(year_file.make_up_working_days)} make-up "
         f"working day(s); status {year_file.status}: it {counts}{agreement}"
     )
+
+
+@calendar_app.command("confirm")
+def calendar_confirm(
+    file: Annotated[Path, typer.Argument(help="a confirmed calendar file, e.g. 2027.json")],
+    by: Annotated[str, typer.Option("--by", help="who confirms: recorded as the event's actor")],
+    data_dir: DataDir = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
+) -> None:
+    """Confirm a calendar year in the log: publish a checked, confirmed operator file as the
+    government office's CalendarYearConfirmed. The running deadline service counts with it
+    at once (clocks held pending the year are computed), and so does every later replay.
+    A year is confirmed once. Exit 0 accepted, 1 refused (with the reason), 2 no answer."""
+    try:
+        event = confirmation(
+            read_year_file(file),
+            event_id=f"{CALENDAR_CASE_PREFIX}{uuid.uuid4().hex[:16]}",
+            actor=Actor(id=by, name=by),
+            at=datetime.now(UTC),
+        )
+    except CalendarError as e:
+        typer.echo(str(e), err=True)
+        raise typer.Exit(1) from None
+    with bootstrap.serving(Settings.from_env(data_dir=data_dir)) as settings:
+        outcome = asyncio.run(_submit(settings, event, timeout))
+    if outcome is None:
+        typer.echo("no outcome within the timeout (is the intake running?)", err=True)
+        raise typer.Exit(2)
+    _print_json(outcome.model_dump(mode="json", exclude_none=True))
+    if outcome.status == "rejected":
+        if outcome.reason == "case_exists":
+            typer.echo(f"{event.data.year} is confirmed in the log already "
+                       f"(`jiedu calendar show {event.data.year}`)", err=True)
+        raise typer.Exit(1)
+
+
+async def _submit(settings: Settings, event: CalendarYearConfirmed, timeout: float) -> Outcome | None:
+    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-calendar")
+    try:
+        return await EventLog(nc).submit(
+            event.department, event.source_system, event.case_id, encode(event), timeout
+        )
+    finally:
+        await nc.close()
 
 
 # ── deadlines ────────────────────────────────────────────────────────────────────────────────

@@ -91,3 +91,20 @@ def test_only_the_monitor_of_the_cyberspace_office_emits_opinions() -> None:
         with pytest.raises(Rejection) as caught:
             _check({**opinion, "source_system": system}, department, system)
         assert caught.value.reason is Reason.NOT_MONITOR
+
+
+def _confirmation(department: str) -> dict[str, object]:
+    return f.envelope("CalendarYearConfirmed", "calendar-2027", department, year=2027,
+                      notice="国办发明电〔2026〕X号", holidays=["2027-01-01"])
+
+
+def test_only_the_government_office_confirms_a_calendar_year() -> None:
+    """Issue 13: a calendar year counts for every department's deadlines (PUB-2, QA-4), so only
+    区政府办公室 confirms one, for itself."""
+    _check(_confirmation("gov_office"), "gov_office")
+    with pytest.raises(Rejection) as caught:
+        _check(_confirmation("drc"), "drc")
+    assert caught.value.reason is Reason.ROLE_MISMATCH
+    with pytest.raises(Rejection) as caught:
+        _check(_confirmation("drc"), "gov_office")  # not on another organ's behalf either
+    assert caught.value.reason is Reason.DEPARTMENT_MISMATCH

@@ -19,14 +19,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import factories as f
 from domain.calendar import (
     SHANGHAI,
     CalendarConflict,
     CalendarFileError,
     UnknownYear,
     WorkingDayCalendar,
+    check_confirmation,
+    confirmation,
+    confirmed_year,
     read_year_file,
 )
+from events.catalogue import CalendarYearConfirmed
+from events.codec import decode
+from events.envelope import Actor
+from events.outcomes import Reason, Rejection
 
 PACKAGE_SOURCE = f"chinesecalendar {chinese_calendar.__version__}"
 EXAMPLE_FILE = Path(__file__).resolve().parents[2] / "deploy" / "calendar" / "2027.example.json"
@@ -463,3 +471,72 @@ def test_file_agreeing_with_package_is_accepted_and_package_stays_the_source(
     calendar = WorkingDayCalendar.load(tmp_path)
     assert calendar.source_of(2025) == PACKAGE_SOURCE
     assert calendar.add_working_days(date(2025, 9, 26), 20) == date(2025, 10, 30)
+
+
+# ── years confirmed in the log (issue 13, defect 1) ──────────────────────────────────────────
+
+
+def _confirmed(year: int = 2027, case_id: str | None = None, **data: Any) -> CalendarYearConfirmed:
+    fields = {"year": year, "notice": "国办发明电〔2026〕X号", "holidays": ["2027-01-01"],
+              "make_up_working_days": [], **data}
+    event = decode(f.dumps(f.envelope(
+        "CalendarYearConfirmed", case_id or f"calendar-{year}", "gov_office", **fields)))
+    assert isinstance(event, CalendarYearConfirmed)
+    return event
+
+
+def _problems(event: CalendarYearConfirmed) -> str:
+    with pytest.raises(Rejection) as caught:
+        check_confirmation(event)
+    assert caught.value.reason is Reason.INVALID_FIELD
+    return caught.value.detail
+
+
+def test_a_confirmation_is_checked_as_an_operator_file_is() -> None:
+    check_confirmation(_confirmed(make_up_working_days=["2027-02-20"]))
+    detail = _problems(_confirmed(
+        holidays=["2027-01-01", "2027-01-01", "2026-12-31"],
+        make_up_working_days=["2027-01-04", "2027-01-01"],
+    ))
+    for problem in ("2027-01-01 is listed twice", "2026-12-31 is not in the year 2027",
+                    "2027-01-04 is a Monday", "both a holiday and a make-up working day"):
+        assert problem in detail
+    assert "opens case calendar-2027, not calendar-x" in _problems(_confirmed(case_id="calendar-x"))
+
+
+def test_a_confirmation_of_a_package_year_must_agree_with_the_package() -> None:
+    package = WorkingDayCalendar.load(None).year_summary(2026)
+    check_confirmation(_confirmed(2026, holidays=package["holidays"],
+                                  make_up_working_days=package["make_up_working_days"]))
+    detail = _problems(_confirmed(2026, holidays=["2026-01-01"]))
+    assert "disagrees with chinesecalendar" in detail and "2026-10-01" in detail
+
+
+def test_years_from_the_log_come_after_the_package_and_before_files(tmp_path: Path) -> None:
+    write(tmp_path, "2027.json", year_file(holidays=["2027-01-01"]))
+    files = WorkingDayCalendar.load(tmp_path)
+    log = confirmed_year(2027, [date(2027, 1, 1), date(2027, 1, 4)], [], event_id="cal-1",
+                         notice="国办发明电〔2026〕Y号")
+    asked: list[int] = []
+
+    def in_log(year: int) -> Any:
+        asked.append(year)
+        return log if year == 2027 else None
+
+    calendar = files.with_log(in_log)
+    assert calendar.source_of(2027) == "log:cal-1 notice=国办发明电〔2026〕Y号"
+    assert not calendar.is_working_day(date(2027, 1, 4))  # the log's day off, not the file's
+    assert files.is_working_day(date(2027, 1, 4))  # the calendar it was made from is unchanged
+    assert calendar.source_of(2026) == files.source_of(2026)  # the package's year stands
+    with pytest.raises(UnknownYear):
+        calendar.is_working_day(date(2028, 1, 3))
+    assert calendar.add_working_days(date(2026, 12, 31), 1) == date(2027, 1, 5)
+    assert asked == [2027, 2028]  # each year asked for once
+
+
+def test_a_draft_file_cannot_be_confirmed(tmp_path: Path) -> None:
+    path = write(tmp_path, "2027.json", year_file(status="draft"))
+    with pytest.raises(CalendarFileError) as caught:
+        confirmation(read_year_file(path), event_id="cal-1", actor=Actor(id="u"),
+                     at=datetime.now(UTC))
+    assert "second person" in str(caught.value)

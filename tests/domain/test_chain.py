@@ -176,3 +176,22 @@ def test_keys_round_trip_through_pem() -> None:
     assert Checkpoint.from_dict(cp.as_dict()) == cp
     with pytest.raises(ValueError):
         chain.load_public(b"not a key")
+
+
+def test_a_checkpoint_of_the_empty_chain_verifies_before_and_after_events_arrive() -> None:
+    """Issue 13, defect 2: a fresh system signed `quarter:2026Q3` at sequence 0 (nothing stored
+    yet), and verify called it "beyond the log's end" forever. Sequence 0 is the empty chain:
+    its link is GENESIS, whatever is appended later."""
+    empty = chain.sign(KEY, 0, chain.GENESIS_HEX, "2026-10-01T00:00:00+00:00", "quarter:2026Q3")
+    assert verify_chain([], [empty], KEY.public_key(), None).ok
+    log = synthetic(10)
+    report = verify_chain(log, [empty, signed_at(log, 10)], KEY.public_key(), stored_links(log))
+    assert report.ok and report.checkpoints == 2
+
+
+def test_a_checkpoint_at_sequence_0_with_another_link_is_a_divergence() -> None:
+    log = synthetic(10)
+    forged = chain.sign(KEY, 0, "ab" * 32, "2026-10-01T00:00:00+00:00", "quarter:2026Q3")
+    report = verify_chain(log, [forged], KEY.public_key(), None)
+    assert report.divergence is not None and report.divergence.seq == 0
+    assert "empty chain" in report.divergence.reason

@@ -271,6 +271,15 @@ def test_derived_events_do_not_open_periods() -> None:
     assert "SUP-1:inspection:2026Q3" in c and len([k for k in c if k.startswith("SUP-1")]) == 2
 
 
+def test_sup1_a_calendar_confirmation_opens_no_period() -> None:
+    """SUP-1: confirming next year's calendar in November is no interpretation work of the
+    quarter; it starts neither the year's training clock nor the quarter's inspection clock."""
+    confirmed = f.envelope("CalendarYearConfirmed", "calendar-2027", "gov_office", year=2027,
+                           notice="国办发明电〔2026〕X号", holidays=["2027-01-01"])
+    confirmed["occurred_at"] = at("2026-11-20 10:00").isoformat()
+    assert clocks_of(confirmed) == {}
+
+
 # ── warnings ────────────────────────────────────────────────────────────────────────────────
 
 

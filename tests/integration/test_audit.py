@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -240,15 +240,21 @@ async def test_the_live_audit_trail_kept_by_the_projector_verifies(
     store.close()
 
 
-async def test_the_running_system_signs_the_last_quarter_once(nc: Client, tmp_path: Path) -> None:
+async def test_the_running_system_signs_the_last_quarter_once(
+    nc: Client, intake: object, tmp_path: Path
+) -> None:
     """SUP-1's published results pin history: soon after a quarter ends the office key signs
     the chain head as the log stood at its end, once."""
+    js = nc.jetstream()
+    messages = demo.generate("2026Q3", 7, cases=2)
+    await asyncio.gather(*[await js.publish_async(m.subject, m.encode()) for m in messages])
+    await drained(nc, timeout=60)
     private, public = audit.key_paths(tmp_path)
     audit.init_keys(private, public)
     key = audit.load_private_key(private)
-    signer = audit.QuarterlyCheckpoints(
-        nc.jetstream(), key, every_s=0.05, now=lambda: datetime(2026, 10, 2, tzinfo=SHANGHAI)
-    )
+    # the quarter the events were stored in (now, by the wall clock) has ended
+    this_quarter, _, end = audit.quarter_of(datetime.now(SHANGHAI))
+    signer = audit.QuarterlyCheckpoints(js, key, every_s=0.05, now=lambda: end + timedelta(days=1))
     await signer.start()
     for _ in range(100):
         if await audit.read_checkpoints(nc.jetstream()):
@@ -257,4 +263,29 @@ async def test_the_running_system_signs_the_last_quarter_once(nc: Client, tmp_pa
     await asyncio.sleep(0.3)  # several more checks: still one checkpoint
     await signer.stop()
     [made] = await audit.read_checkpoints(nc.jetstream())
-    assert made.label == "quarter:2026Q3"
+    assert made.label == f"quarter:{this_quarter}"
+    assert made.seq == len(await audit.read_log(js)) > 0
+
+
+async def test_a_fresh_system_with_the_office_key_verifies_from_its_first_minute(
+    nc: Client, tmp_path: Path
+) -> None:
+    """Issue 13, defect 2: on an empty log the quarter signer has nothing to sign (no false
+    "beyond the log's end" divergence), and a checkpoint of the empty chain that an older
+    version appended to the append-only CHECKPOINTS stream verifies."""
+    js = nc.jetstream()
+    private, public = audit.key_paths(tmp_path)
+    audit.init_keys(private, public)
+    key = audit.load_private_key(private)
+    first_minute = datetime(2026, 12, 1, 9, 0, tzinfo=SHANGHAI)
+    assert await audit.checkpoint_if_quarter_ended(js, key, first_minute) is None
+    assert await audit.read_checkpoints(js) == []
+    report = audit.verify(await audit.read_log(js), [], key.public_key(), [])
+    assert report.ok, report
+
+    # what the old signer left behind: quarter:2026Q3 at sequence 0
+    old = await audit.checkpoint(js, key, label="quarter:2026Q3", upto=0, once=True)
+    assert (old.seq, old.link) == (0, chain.GENESIS_HEX)
+    report = audit.verify(await audit.read_log(js), await audit.read_checkpoints(js),
+                          key.public_key(), [])
+    assert report.ok, report

@@ -588,3 +588,144 @@ def test_an_event_without_due_time_is_stored_so_that_it_reads_back() -> None:
     pending = fold(ClockKeeper(PACKAGE), enumerate(history, start=1))[1]["PUB-2:YZ-1"]
     event = deadline_event(pending, Action.PENDING_CALENDAR)
     assert loads(encode(event)) == event
+
+
+# ── calendar years confirmed in the log (issue 13, defect 1) ──────────────────────────────────
+
+NOTICE = "国办发明电〔2026〕X号"
+HOLIDAYS_2027 = ["2027-01-01", "2027-01-02", "2027-01-03"]
+
+
+def confirmation(year: int = 2027, department: str = "gov_office", case_id: str | None = None,
+                 when: str = "2026-12-22 10:00", **data: Any) -> dict[str, Any]:
+    """The government office's CalendarYearConfirmed as its OA system sends it."""
+    fields = {"year": year, "notice": NOTICE, "holidays": HOLIDAYS_2027,
+              "make_up_working_days": [], **data}
+    e = f.envelope("CalendarYearConfirmed", case_id or f"calendar-{year}", department, **fields)
+    e["occurred_at"] = at(when).isoformat()
+    return e
+
+
+async def refused(rig: Rig, e: dict[str, Any]) -> str:
+    """Publish ``e`` and return the reason it was rejected with."""
+    seq = await publish(rig.nc, e)
+    await drained(rig.nc)
+    reason, _ = (await rejected(rig.nc))[seq]
+    return reason
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def dialect(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgresql":
+        from pgtools import postgres_or_skip
+
+        postgres_or_skip()
+    return str(request.param)
+
+
+async def test_a_year_confirmed_in_the_log_reaches_the_running_service_and_every_replay(
+    rig: Rig, dialect: str, tmp_path: Path
+) -> None:
+    """A PUB-2 clock held pending 2027 is computed by the running service as soon as the
+    government office's CalendarYearConfirmed is in the log (no restart, no rebuild); a
+    clock started after it counts with the log's year at once; and a replay as of a point
+    before the confirmation still shows the clock pending, after it computed."""
+    from services import audit
+
+    store = rig.store(dialect=dialect)
+    service = await rig.service(store)
+    await rig.at(at("2026-12-01 09:00"), case("Y", "2026-12-01 09:00"),
+                 case("Z", "2026-12-01 09:00"))
+    await rig.at(at("2026-12-20 16:00"), on("Y", issued("2026-12-20", "2026-12-20 16:00")))
+    key = clock_id("PUB-2", "Y")
+    assert await rig.history(key) == [PENDING]
+    assert rig.rows(store)[key]["status"] == Status.PENDING_CALENDAR
+
+    # only the government office confirms, one year on its own case, with days that hold
+    assert await refused(rig, confirmation(department="drc")) == "role_mismatch"
+    assert await refused(rig, confirmation(case_id="calendar-2028")) == "invalid_field"
+    assert await refused(
+        rig, confirmation(make_up_working_days=["2027-01-04"])) == "invalid_field"  # a Monday
+    assert await refused(
+        rig, confirmation(year=2026, holidays=["2026-01-01"])) == "invalid_field"  # the package
+    assert await rig.history(key) == [PENDING]
+
+    confirmed = confirmation()
+    await rig.at(at("2026-12-22 10:00"), confirmed)
+    assert rig.running == [service]  # the same service, never restarted
+    assert await rig.history(key) == [PENDING, STARTED]
+    source = f"log:{confirmed['event_id']} notice={NOTICE}"
+    [started] = [e for e in await rig.derived()
+                 if e["type"] == STARTED and e["data"]["clock_id"] == key]
+    assert datetime.fromisoformat(started["data"]["due_at"]) == end_of("2027-01-18")
+    assert source in started["data"]["calendar"]
+    assert await refused(rig, confirmation(notice="国办发明电〔2026〕Y号")) == "case_exists"
+
+    await rig.at(at("2026-12-23 16:00"), on("Z", issued("2026-12-23", "2026-12-23 16:00")))
+    assert await rig.history(clock_id("PUB-2", "Z")) == [STARTED]  # never pending
+    assert source in rig.rows(store)[clock_id("PUB-2", "Z")]["calendar"]
+
+    log = await audit.read_log(rig.nc.jetstream())
+    k = next(m.seq for m in log if orjson.loads(m.data)["event_id"] == confirmed["event_id"])
+    before, after = tmp_path / "before", tmp_path / "after"
+    await asyncio.to_thread(audit.replay, log[: k - 1], before)
+    await asyncio.to_thread(audit.replay, log[:k], after)
+
+    def clock_of(out: Path) -> dict[str, Any]:
+        rows = [orjson.loads(line) for line in (out / "deadline_clocks.jsonl").read_bytes()
+                .splitlines()]
+        return next(r for r in rows if r["clock_id"] == key)
+
+    assert (clock_of(before)["status"], clock_of(before)["missing_year"]) == (
+        "pending_calendar", 2027)
+    years = (after / "deadline_calendar_years.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(y)["source"] for y in years] == [source]
+    assert (tmp_path / "before" / "deadline_calendar_years.jsonl").read_bytes() == b""
+
+
+async def test_calendar_confirm_publishes_a_file_and_show_reads_the_log(
+    rig: Rig, settings: Any, tmp_path: Path
+) -> None:
+    """`jiedu calendar confirm FILE` is the operator's one act: the running service computes
+    the held clock from it, and `jiedu calendar show` names the log as the year's source."""
+    await rig.service(open_store(None, tmp_path))  # the read models `--data-dir` names
+    await rig.at(at("2026-12-01 09:00"), case("C", "2026-12-01 09:00"))
+    await rig.at(at("2026-12-20 16:00"), on("C", issued("2026-12-20", "2026-12-20 16:00")))
+    key = clock_id("PUB-2", "C")
+    assert await rig.history(key) == [PENDING]
+    runner = CliRunner()
+    env = {"NATS_URL": settings.nats_url}
+
+    def run(*args: str) -> Any:
+        return runner.invoke(cli(), [*args, "--data-dir", str(tmp_path)], env=env)
+
+    file = tmp_path / "2027.json"
+    year = {"year": 2027, "notice": NOTICE, "status": "draft", "holidays": HOLIDAYS_2027,
+            "make_up_working_days": []}
+    file.write_text(json.dumps(year), encoding="utf-8")
+    draft_refused = await asyncio.to_thread(run, "calendar", "confirm", str(file), "--by", "张三")
+    assert draft_refused.exit_code == 1 and "second person" in draft_refused.stderr
+    assert (await asyncio.to_thread(run, "calendar", "show", "2027")).exit_code == 1
+
+    file.write_text(json.dumps({**year, "status": "confirmed"}), encoding="utf-8")
+    done = await asyncio.to_thread(run, "calendar", "confirm", str(file), "--by", "张三")
+    assert done.exit_code == 0, done.output
+    outcome = orjson.loads(done.stdout)
+    assert outcome["status"] == "accepted" and outcome["case_id"] == "calendar-2027"
+    await rig.quiet()
+    assert await rig.history(key) == [PENDING, STARTED]
+
+    shown = await asyncio.to_thread(run, "calendar", "show", "2027", "--json")
+    assert shown.exit_code == 0, shown.output
+    summary = orjson.loads(shown.stdout)
+    assert summary["source"] == f"log:{outcome['event_id']} notice={NOTICE}"
+    assert summary["log"]["sequence"] == outcome["sequence"]
+    assert summary["holidays"] == HOLIDAYS_2027
+    listed = orjson.loads((await asyncio.to_thread(run, "calendar", "show", "--json")).stdout)
+    assert {"year": 2027, "source": summary["source"]} in listed
+    assert any(item["year"] == 2026 and "chinesecalendar" in item["source"] for item in listed)
+    due = await asyncio.to_thread(run, "calendar", "due", "2026-12-20", "20", "--json")
+    assert orjson.loads(due.stdout)["due"] == "2027-01-18"
+
+    again = await asyncio.to_thread(run, "calendar", "confirm", str(file), "--by", "张三")
+    assert again.exit_code == 1 and "confirmed in the log already" in again.stderr

@@ -154,3 +154,32 @@ async def test_findings_from_the_intake_are_projected_resolved_and_listed(
 
     bad = await asyncio.to_thread(cli, store, tmp_path, "--status", "closed")
     assert bad.exit_code == 2
+
+
+async def test_evidence_names_every_event_already_stored_by_its_log_sequence(
+    nc: Client, intake: object
+) -> None:
+    """Issue 13, defect 3: REV-5 (未经审核 … 一律不得对外发布) cited the signatures already in the
+    log with ``"sequence": null`` when the intake judged the issue on the case it had cached
+    since appending them. Every event the log held when the finding was judged carries its
+    position; only the fact being judged, appended in the same batch, has none yet."""
+    case = "F-SEQ"
+    draft = f.draft(case)
+    section = e("ReviewSigned", case, stage="section_head", signer="王五")
+    deputy = e("ReviewSigned", case, stage="deputy_head", signer="李四")
+    issued = f.issued(case)
+    for fact in (draft, section, deputy, issued):  # one at a time: the intake keeps the case
+        await publish(nc, fact)
+        await drained(nc)
+    logged = await events(nc)
+    at = {ev["event_id"]: seq for seq, ev in logged}
+    [rev5] = [
+        ev["data"] for _, ev in logged
+        if ev["type"] == "FindingRecorded" and ev["data"]["rule_id"] == "REV-5"
+    ]
+    assert rev5["evidence"] == [
+        {"event_id": issued["event_id"]},  # the wire form leaves an unknown sequence out
+        {"event_id": section["event_id"], "sequence": at[section["event_id"]]},
+        {"event_id": deputy["event_id"], "sequence": at[deputy["event_id"]]},
+    ]
+    assert at[deputy["event_id"]] < at[issued["event_id"]] < at[rev5["finding_id"]]

@@ -382,6 +382,10 @@ def _examples() -> dict[str, tuple[str, dict[str, Any]]]:
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for m in demo.generate(cases=40):
         out.setdefault(m.body["type"], (m.subject, m.body))
+    # the demo quarter confirms no calendar year: the government office's confirmation
+    year = f.envelope("CalendarYearConfirmed", "calendar-2027", "gov_office", year=2027,
+                      notice="国办发明电〔2026〕X号", holidays=["2027-01-01"], make_up_working_days=[])
+    out.setdefault(year["type"], (subject(year), year))
     return out
 
 

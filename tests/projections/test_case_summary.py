@@ -195,6 +195,14 @@ def test_training_and_inspection_cases_are_summarised_simply() -> None:
     assert "2026Q3" in i["title"]
 
 
+def test_a_confirmed_calendar_year_is_a_case_of_its_own() -> None:
+    confirmed = f.envelope("CalendarYearConfirmed", "calendar-2027", "gov_office", year=2027,
+                           notice="国办发明电〔2026〕X号", holidays=["2027-01-01"])
+    row = case(project(confirmed), "calendar-2027")
+    assert (row["kind"], row["status"], row["department"]) == ("calendar", "confirmed", "gov_office")
+    assert row["title"] == "2027 年工作日历 国办发明电〔2026〕X号"
+
+
 def test_events_of_an_unseen_case_and_a_second_opening_are_ignored() -> None:
     rows = project(f.issued("NEVER-OPENED"), f.draft(CASE, title="第一"), f.draft(CASE, title="第二"))
     assert rows.get(CASES, "NEVER-OPENED") is None

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from deadline_events import answered, detected, draft, issued, published, referred, response
+from deadline_events import answered, at, detected, draft, issued, published, referred, response
 
+import factories as f
 from domain.calendar import WorkingDayCalendar
 from domain.clocks import Action, ClockKeeper, Status, clock_id, deadline_event, fold
 from events.catalogue import Event
 from events.codec import loads
 from projections.base import MemoryRows
 from projections.deadlines import (
+    CALENDAR_YEARS,
     CASES,
     CLOCKS,
     Deadlines,
@@ -87,3 +89,41 @@ def test_applying_derived_events_for_unknown_clocks_changes_no_clock() -> None:
     rows = MemoryRows()
     Deadlines(CALENDAR).apply(deadline_event(pub2, Action.BREACHED), 1, rows)
     assert rows.rows(CLOCKS) == []
+
+
+def _on(case_id: str, raw: dict[str, Any]) -> Event:
+    event: Event = loads(orjson.dumps({**raw, "case_id": case_id}))
+    return event
+
+
+def _confirmed_2027() -> Event:
+    raw = f.envelope("CalendarYearConfirmed", "calendar-2027", "gov_office", year=2027,
+                     notice="国办发明电〔2026〕X号", holidays=["2027-01-01"])
+    raw["occurred_at"] = at("2026-12-22 10:00").isoformat()
+    event: Event = loads(orjson.dumps(raw))
+    return event
+
+
+def test_pub2_each_fact_counts_with_the_calendar_in_force_at_its_place_in_the_log() -> None:
+    """Issue 13, defect 1: a policy issued before 2027 was confirmed in the log is held pending
+    (the scanner computes it later and logs DeadlineStarted); one issued after counts with the
+    log's 2027 at once — in a live store, a rebuild and a replay alike, since the confirmed
+    years are rows of the projection itself."""
+    confirmed = _confirmed_2027()
+    log = [
+        _on("Y", draft(when="2026-12-01 09:00")), _on("Z", draft(when="2026-12-01 09:00")),
+        _on("Y", issued("2026-12-20")), confirmed, _on("Z", issued("2026-12-21")),
+    ]
+    rows = Deadlines(CALENDAR).run(enumerate(log, start=1))
+    clocks = {r["clock_id"]: r for r in rows.rows(CLOCKS)}
+    before, after = clocks[clock_id("PUB-2", "Y")], clocks[clock_id("PUB-2", "Z")]
+    assert (before["status"], before["missing_year"]) == (Status.PENDING_CALENDAR, 2027)
+    assert after["status"] == Status.OPEN and after["missing_year"] is None
+    assert after["calendar"] == (f"{CALENDAR.source_of(2026)}; "
+                                 f"log:{confirmed.event_id} notice=国办发明电〔2026〕X号")
+    [year] = rows.rows(CALENDAR_YEARS)
+    assert (year["year"], year["sequence"], year["holidays"]) == (2027, 4, ["2027-01-01"])
+    # as of the sequence before the confirmation, Z's issue would be pending too
+    early = Deadlines(CALENDAR).run(enumerate([*log[:3], log[4]], start=1))
+    assert {r["clock_id"]: r for r in early.rows(CLOCKS)}[clock_id("PUB-2", "Z")][
+        "status"] == Status.PENDING_CALENDAR

@@ -9,6 +9,15 @@ from typing import Any
 import orjson
 
 import factories as f
+from domain.calendar import WorkingDayCalendar
+from domain.clocks import (
+    Action,
+    ClockKeeper,
+    deadline_event,
+    fold,
+    inspection_clock_id,
+    training_clock_id,
+)
 from domain.rules.engine import derived_events, judge
 from domain.rules.facts import CaseFacts
 from events.codec import loads
@@ -109,14 +118,45 @@ def test_a_breached_deadline_counts_as_an_open_finding_of_its_rule() -> None:
     started = ev("DeadlineStarted", clock_id="PUB-2:C-1", rule_id="PUB-2",
                  trigger={"event_id": "ev-issued", "sequence": 7},
                  due_at="2026-08-03T23:59:59+08:00")
-    late = met("2026-08-05T10:00:00+08:00")
-    row = only(project(started, breached(), late))
+    late, breach = met("2026-08-05T10:00:00+08:00"), breached()
+    row = only(project(started, breach, late))
     assert (row["finding_id"], row["rule_id"]) == ("PUB-2:C-1", "PUB-2")
     assert row["severity"] == "violation"
     assert (row["status"], row["rule_set"], row["fact_event_id"]) == ("open", None, "ev-issued")
-    assert row["evidence"] == [{"event_id": "ev-issued", "sequence": 7}]
+    assert row["evidence"] == [  # the duty's start, and where it was found unmet
+        {"event_id": "ev-issued", "sequence": 7}, {"event_id": breach["event_id"], "sequence": 2}]
     assert row["recorded_seq"] == 2 and "2026-08-03 23:59" in row["message_zh"]
     assert row["resolved_by"] is None  # met late: the lateness stands
+
+
+def test_sup_1_breach_rests_on_the_offices_own_case_not_on_the_trigger() -> None:
+    """Issue 13, defect 4: "no inspection in 2026Q3" (SUP-1) cited an unrelated case's first
+    DraftSubmitted, the fact that started the quarter's clock. The finding now rests on the
+    government office's own case: the breach event that records the quarter ending without an
+    InspectionConducted, at its log position; the trigger stays the clock's cause only."""
+    keeper = ClockKeeper(WorkingDayCalendar.load(None))
+    unrelated = loads(orjson.dumps(f.draft("UNRELATED-1")))
+    _, clocks = fold(keeper, [(5, unrelated)])
+    clock = clocks[inspection_clock_id(2026, 3)]
+    assert clock.trigger.event_id == unrelated.event_id  # why the quarter's clock runs
+    started = deadline_event(clock, Action.STARTED)
+    clock.started_logged = True
+    breach = deadline_event(clock, Action.BREACHED)
+    assert breach.case_id == "sup-1-inspection-2026q3" and breach.causation_id == unrelated.event_id
+    row = only(Findings().run([(6, started), (9, breach)]))
+    assert (row["case_id"], row["department"], row["rule_id"]) == (
+        "sup-1-inspection-2026q3", "gov_office", "SUP-1")
+    assert row["evidence"] == [{"event_id": breach.event_id, "sequence": 9}]
+    assert row["fact_event_id"] == breach.event_id
+    assert all(x["event_id"] != unrelated.event_id for x in row["evidence"])
+    assert row["message_en"] == (
+        "SUP-1: no inspection (InspectionConducted) conducted in 2026Q3 "
+        "(the period ended 2026-09-30 23:59, Shanghai)")
+    assert "2026Q3" in row["message_zh"] and "检查" in row["message_zh"]
+
+    training = deadline_event(clocks[training_clock_id(2026)], Action.BREACHED)
+    assert only(Findings().run([(12, training)]))["message_en"].startswith(
+        "SUP-1: no policy-interpretation training (TrainingHeld) in 2026")
 
 
 def test_a_breach_the_log_later_shows_met_on_time_is_resolved_by_the_meeting_fact() -> None:

@@ -15,6 +15,7 @@ from rulecases import (
     rule_ids,
 )
 
+from domain.rules import CaseFacts, judge
 from events.catalogue import (
     Form,
     Issuer,
@@ -253,6 +254,22 @@ def test_rev_5_policy_issued_before_the_chain_is_complete() -> None:
         "the policy document published before the review was complete; "
         "missing: interpretation_unit"
     )
+
+
+def test_rev_5_cites_signatures_folded_before_their_append_by_their_sequence() -> None:
+    """Issue 13, defect 3: the intake folds each fact before the log places it and confirms
+    the positions after the append; REV-5 judged later cites those signatures with them."""
+    c = department_case()
+    facts = CaseFacts.fold([(1, c.draft())])
+    signed = c.chain(DEPARTMENT_CHAIN[:2])
+    for s in signed:
+        facts.apply(None, s)  # tentatively, as the intake does
+    facts.confirm({s.event_id: seq for s, seq in zip(signed, (7, 8), strict=True)})
+    issued = c.issued()
+    [f] = [x for x in judge(facts, None, issued).findings if x.rule_id == "REV-5"]
+    assert [(e.event_id, e.sequence) for e in f.evidence] == [
+        (issued.event_id, None), (signed[0].event_id, 7), (signed[1].event_id, 8)
+    ]
 
 
 def test_rev_5_material_published_before_the_chain_is_never_resolved() -> None:
