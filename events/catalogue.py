@@ -7,13 +7,26 @@ are the English names of RULES.md; the Chinese terms are in the docstrings.
 
 from __future__ import annotations
 
-from datetime import date
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, HttpUrl, TypeAdapter
 
-from events.envelope import CaseId, Envelope, EventId, Record, Token
+from events.envelope import (
+    EARLIEST_DAY,
+    LATEST_DAY,
+    CaseId,
+    Count,
+    Day,
+    Envelope,
+    EventId,
+    JsonInteger,
+    Moment,
+    Position,
+    Record,
+    Token,
+    Version,
+)
 
 # ── vocabularies ─────────────────────────────────────────────────────────────────────────────
 
@@ -155,7 +168,7 @@ class InterpretationPlan(Record):
     category: Scope
     forms: tuple[Form, ...]
     channels: tuple[PlannedChannel, ...]
-    release_date: date | None = Field(default=None, description="None: 无特定要求")
+    release_date: Day | None = Field(default=None, description="None: 无特定要求")
 
 
 class KeyTerm(Record):
@@ -193,7 +206,7 @@ class Evidence(Record):
     """One event a finding rests on, by ID and log position."""
 
     event_id: EventId
-    sequence: int | None = None
+    sequence: Position | None = None
 
 
 # ── policy case: drafting (起草) ──────────────────────────────────────────────────────────────
@@ -215,14 +228,14 @@ class DraftSubmitted(Envelope):
     SCHEMA_VERSION: ClassVar[int] = 2
     OPENS_CASE: ClassVar[bool] = True
     type: Literal["DraftSubmitted"] = "DraftSubmitted"
-    schema_version: int = 2
+    schema_version: Version = 2
     data: DraftSubmittedData
 
 
 class ConsultationDraftPublishedData(Record):
     url: HttpUrl
     interpretation_url: HttpUrl | None = None
-    closes_on: date | None = None
+    closes_on: Day | None = None
 
 
 class ConsultationDraftPublished(Envelope):
@@ -234,8 +247,8 @@ class ConsultationDraftPublished(Envelope):
 
 class ConsultationResultsPublishedData(Record):
     url: HttpUrl
-    comments_received: int = Field(ge=0)
-    comments_adopted: int = Field(ge=0)
+    comments_received: Count
+    comments_adopted: Count
 
 
 class ConsultationResultsPublished(Envelope):
@@ -289,7 +302,7 @@ class DraftResubmitted(Envelope):
 
 class PolicyIssuedData(Record):
     document_number: str = Field(min_length=1, description="文号, e.g. 渝中府发〔2026〕12号")
-    issue_date: date = Field(description="印发之日: PUB-2's clock starts here")
+    issue_date: Day = Field(description="印发之日: PUB-2's clock starts here")
     url: HttpUrl | None = None
 
 
@@ -310,7 +323,7 @@ class MaterialPublishedData(Record):
     channel_name: str | None = None
     url: HttpUrl | None = None
     linked_to_policy: bool = Field(True, description="PUB-1: linked to its policy document")
-    published_on: date
+    published_on: Day
 
 
 class MaterialPublished(Envelope):
@@ -405,7 +418,7 @@ class OpinionDetectedData(Record):
     kind: OpinionKind
     summary: str = Field(min_length=1)
     url: HttpUrl | None = None
-    detected_at: AwareDatetime
+    detected_at: Moment
 
 
 class OpinionDetected(Envelope):
@@ -457,7 +470,7 @@ class SuggestionDeclined(Envelope):
 
 class TrainingHeldData(Record):
     title: str = Field(min_length=1)
-    held_on: date
+    held_on: Day
     participants: tuple[Token, ...] = ()
 
 
@@ -472,7 +485,7 @@ class TrainingHeld(Envelope):
 
 class InspectionConductedData(Record):
     quarter: str = Field(pattern=r"^\d{4}Q[1-4]$")
-    conducted_on: date
+    conducted_on: Day
     departments: tuple[Token, ...] = ()
     summary: str | None = None
 
@@ -488,7 +501,7 @@ class InspectionConducted(Envelope):
 
 class InspectionResultsPublishedData(Record):
     url: HttpUrl
-    published_on: date
+    published_on: Day
     chain_head: str | None = Field(None, description="signed hash-chain head the report pins")
 
 
@@ -507,12 +520,14 @@ class CalendarYearConfirmedData(Record):
     """One year of the State Council General Office's holiday notice (国务院办公厅关于部分节假日
     安排的通知), as checked by two people against the published notice."""
 
-    year: int = Field(ge=1949, le=9998, description="the calendar year the notice arranges")
+    year: Annotated[int, Field(ge=EARLIEST_DAY.year, le=LATEST_DAY.year), JsonInteger] = Field(
+        description="the calendar year the notice arranges (its days are `Day`s: in the domain)"
+    )
     notice: str = Field(min_length=1, max_length=200, description="the notice's number (文号)")
-    holidays: tuple[date, ...] = Field(
+    holidays: tuple[Day, ...] = Field(
         min_length=1, description="every day off of the notice's holiday periods (放假), in year"
     )
-    make_up_working_days: tuple[date, ...] = Field(
+    make_up_working_days: tuple[Day, ...] = Field(
         (), description="every Saturday or Sunday the notice makes a working day (调休上班)"
     )
     comment: str | None = None
@@ -570,7 +585,9 @@ class DeadlineData(Record):
     clock_id: str = Field(min_length=1, max_length=160)
     rule_id: str = Field(pattern=r"^[A-Z]+-\d+$")
     trigger: Evidence
-    due_at: AwareDatetime | None = Field(None, description="None while the calendar year is unknown")
+    due_at: AwareDatetime | None = Field(
+        None, description="None while the calendar year is unknown (computed, never sent in)"
+    )
     calendar: str | None = Field(None, description="the calendar source the due time used")
     met_by: Evidence | None = None
 

@@ -25,6 +25,14 @@ class Reason(StrEnum):
     MISSING_FIELD = "missing_field"
     INVALID_FIELD = "invalid_field"
     NAIVE_TIMESTAMP = "naive_timestamp"
+    OUT_OF_RANGE = "out_of_range"
+    """A number, date or time beyond what its field can hold (see `events.envelope`)."""
+    DUPLICATE_KEY = "duplicate_key"
+    """An object names the same key twice: which one was meant is not ours to guess."""
+    UNSTORABLE_TEXT = "unstorable_text"
+    """Text with a NUL character, which PostgreSQL can store neither in TEXT nor in JSONB."""
+    INVALID_SUBJECT = "invalid_subject"
+    """A subject with a wildcard token (`*`, `>`) sent literally: it names no one source or case."""
     CASE_MISMATCH = "case_mismatch"
     # unauthorised
     UNKNOWN_DEPARTMENT = "unknown_department"
@@ -40,12 +48,22 @@ class Reason(StrEnum):
     WRONG_CASE_KIND = "wrong_case_kind"
     CASE_DEPARTMENT_MISMATCH = "case_department_mismatch"
     EVENT_ID_CONFLICT = "event_id_conflict"
+    # ours
+    INTERNAL_ERROR = "internal_error"
+    """Deciding the message failed unexpectedly: it is kept raw with the error for an operator,
+    and no other message waits for it."""
+
+
+MAX_DETAIL = 1000
+"""Characters of a refusal's detail kept (in REJECTED's headers and the outcome): enough to
+name the problem; the message itself is kept whole."""
 
 
 class Rejection(Exception):
     """Raised by the pure checks; the intake turns it into a REJECTED record."""
 
     def __init__(self, reason: Reason, detail: str) -> None:
+        detail = " ".join(detail.split())[:MAX_DETAIL]  # one line: it travels in a header
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail

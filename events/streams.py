@@ -108,23 +108,53 @@ def intake_subject(source_department: str, source_system: str, case_id: str) -> 
     )
 
 
+INTAKE_SUBJECTS = "jiedu.intake.*.*.*"
+"""What sources publish to. A subject with a wildcard token sent literally (`jiedu.intake.*.oa.c1`,
+`…oa.>`; client libraries allow it) is stored too, but as sent: the partition transform maps
+literal subjects only. Partition 0's consumer also takes these strays (`STRAY_INTAKE`), and the
+intake rejects them (`invalid_subject`), so none stays in INTAKE undecided. Subjects with an
+empty token match no stream: the server refuses them at publish."""
+
+STRAY_INTAKE = INTAKE_SUBJECTS
+"""Stored intake messages that were never partitioned: five tokens, against six for the rest.
+
+Partition 0's consumer takes them as its second filter. That has a cost: a consumer with two
+filters took the server half as much CPU again per intake message (`jiedu bench --parts ingest
+--events 5000`, server CPU 7.2–7.8 s against 4.6–5.3 s with flushed writes, 2.5–2.9 s against
+1.1–1.2 s without, on a loaded shared machine). A consumer of their own with this one filter is
+no way out: a single-filter consumer matches a stored subject as a pattern, so it never
+delivers one with a `>` token."""
+
+WILDCARDS = frozenset({"*", ">"})
+
+
 def intake_partition_filter(partition: int) -> str:
-    return f"jiedu.intake.{partition}.>"
+    return f"jiedu.intake.{partition}.*.*.*"
 
 
 @dataclass(frozen=True)
 class IntakeAddress:
     """Where a stored intake message came from, read off its (partitioned) subject."""
 
-    partition: int
+    partition: int | None
+    """None for a stray (see `INTAKE_SUBJECTS`)."""
     source_department: str
     source_system: str
     case_id: str
 
     @classmethod
     def parse(cls, subject: str) -> IntakeAddress:
+        tokens = subject.split(".")
+        if len(tokens) == 5:  # a stray, stored as sent
+            return cls(None, *tokens[2:])
         _, _, partition, department, system, case = subject.split(".", 5)
         return cls(int(partition), department, system, case)
+
+    @property
+    def routable(self) -> bool:
+        """Names one source and one case: partitioned, no wildcard token."""
+        tokens = (self.source_department, self.source_system, self.case_id)
+        return self.partition is not None and WILDCARDS.isdisjoint(tokens)
 
 
 def event_subject(department: str, case_id: str, event_type: str) -> str:
@@ -172,16 +202,36 @@ def intake_consumer(partition: int) -> str:
     return f"intake-p{partition}"
 
 
-def intake_stream(partitions: int = DEFAULT_PARTITIONS) -> StreamConfig:
+COPY_HEADROOM = 16 * 1024
+"""Bytes Jiedu may add when it copies an intake message into EVENTS or REJECTED: its own
+headers, at most about 7.5 KiB — the intake subject (under the server's 4 KiB control line), a
+detail of at most `events.outcomes.MAX_DETAIL` (1,000) characters (3 KB of UTF-8), and under
+400 bytes of sequence, event ID, lock, batch and time headers. The source's own headers are not
+copied. The rest of the 16 KiB is margin; it costs a source 1.6 % of `max_payload`."""
+
+
+def intake_max_message(max_payload: int) -> int:
+    """INTAKE's `max_msg_size` on a server with this `max_payload` (1 MiB by default): whatever
+    INTAKE stores, body and headers, fits EVENTS and REJECTED whole with Jiedu's headers added.
+    A larger message (for example a body of exactly 1 MiB) is refused by JetStream when it is
+    published, as the publisher's error (`message size exceeds maximum allowed`, 10054): it
+    never reaches INTAKE, so it can never stop the intake, and nothing is truncated."""
+    return max_payload - COPY_HEADROOM
+
+
+def intake_stream(
+    partitions: int = DEFAULT_PARTITIONS, max_payload: int = 1024 * 1024
+) -> StreamConfig:
     """Work queue: holds what sources publish (also while intake is down) until intake acks it."""
     return StreamConfig(
         name=INTAKE,
-        subjects=["jiedu.intake.*.*.*"],
+        subjects=[INTAKE_SUBJECTS],
         retention=RetentionPolicy.WORK_QUEUE,
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
+        max_msg_size=intake_max_message(max_payload),
         subject_transform=SubjectTransform(
-            src="jiedu.intake.*.*.*",
+            src=INTAKE_SUBJECTS,
             dest=f"jiedu.intake.{{{{partition({partitions},3)}}}}"
             ".{{wildcard(1)}}.{{wildcard(2)}}.{{wildcard(3)}}",
         ),
@@ -217,9 +267,10 @@ def checkpoints_stream() -> StreamConfig:
 
 
 def intake_consumer_config(partition: int, ack_wait_s: float) -> ConsumerConfig:
+    strays = [STRAY_INTAKE] if partition == 0 else []
     return ConsumerConfig(
         durable_name=intake_consumer(partition),
-        filter_subject=intake_partition_filter(partition),
+        filter_subjects=[intake_partition_filter(partition), *strays],
         ack_policy=AckPolicy.EXPLICIT,
         ack_wait=ack_wait_s,
         max_deliver=-1,  # the intake counts deliveries itself and rejects; nothing is dropped

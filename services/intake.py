@@ -9,6 +9,20 @@ ID. A message is acknowledged only after that, so a crash redelivers it and the 
 INTAKE is split into partitions by case. An instance works on a partition only while it holds
 that partition's lease, so one case is handled by one worker at a time and keeps its order;
 several instances share the partitions and take over those of an instance that stops.
+
+No single message can stop the intake, and each message of a batch is decided on its own
+merits:
+- what INTAKE stores fits REJECTED whole (`streams.intake_max_message`): larger messages are
+  refused at publish, as the publisher's error;
+- every value is checked against what the log, the projections and both databases hold
+  (`out_of_range`, `duplicate_key`, `unstorable_text`: see `events.codec`);
+- a subject with a wildcard token, stored as sent and taken by partition 0, is rejected
+  (`invalid_subject`) and answered to no source;
+- an unexpected error deciding one message rejects that message (`internal_error`, raw kept,
+  the error as detail); if a batch fails where no one message can be blamed, what it left
+  undecided is decided again one message at a time, in order;
+- announcements are split to fit `max_payload`, and a refusal that cannot be kept leaves only
+  its own message unacknowledged.
 """
 
 from __future__ import annotations
@@ -63,6 +77,8 @@ class Item:
     retry_in: float | None = None
     twin: Recorded | None = None
     """The earlier sending of the same event, if this one is a duplicate."""
+    checked: bool = False
+    """Decoded and authorised: what is left to decide depends on its case."""
 
 
 def _now() -> datetime:
@@ -80,13 +96,40 @@ class Intake:
         self.max_cached = 50_000
 
     async def handle(self, msgs: Sequence[Msg]) -> None:
+        """Decide every message of a batch, each on its own merits. If deciding the batch as a
+        whole fails unexpectedly, what it left undecided is decided again one message at a
+        time, in order, and a message that fails alone is rejected (`internal_error`)."""
         items = [self._parse(m) for m in msgs]
         by_case: dict[str, list[Item]] = {}
         for item in items:
             if item.event is not None and item.outcome is None and item.retry_in is None:
                 by_case.setdefault(item.event.case_id, []).append(item)
-        await self._append_together(by_case)
+        try:
+            await self._append_together(by_case)
+        except Exception:
+            log.exception("batch failed: deciding its messages one at a time", size=len(items))
+            await self._one_at_a_time(items)
         await self._settle(items)
+
+    async def _one_at_a_time(self, items: list[Item]) -> None:
+        """Decide again, alone, each checked message the failed batch did not append: a refusal
+        it met may rest on earlier messages of the batch that were never stored."""
+        for item in items:
+            if not item.checked or (item.outcome and item.outcome.status != "rejected"):
+                continue
+            assert item.event is not None
+            item.outcome, item.retry_in = None, None
+            try:
+                await self._append_together({item.event.case_id: [item]})
+            except Exception as error:
+                self._fail(item, error)
+
+    def _fail(self, item: Item, error: Exception) -> None:
+        """An unexpected error deciding one message: refuse that message, kept raw with the
+        error for an operator to look at."""
+        log.error("deciding a message failed", intake_sequence=item.intake_sequence,
+                  error=repr(error), exc_info=error)
+        self._refuse(item, Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
 
     async def _append_together(self, by_case: dict[str, list[Item]]) -> None:
         """Decide every case of the batch, then append them all at once, each case under its
@@ -150,12 +193,20 @@ class Intake:
 
     def _parse(self, msg: Msg) -> Item:
         meta = msg.metadata
-        item = Item(msg, IntakeAddress.parse(msg.subject), meta.sequence.stream, meta.num_delivered)
+        item = Item(msg, _address(msg.subject), meta.sequence.stream, meta.num_delivered)
         try:
+            if not item.address.routable:
+                raise Rejection(
+                    Reason.INVALID_SUBJECT,
+                    f"{msg.subject!r}: a wildcard token names no one source or case",
+                )
             item.event = decode(msg.data)
             authorise(item.event, item.address, self.organs)
+            item.checked = True
         except Rejection as r:
             self._refuse(item, r)
+        except Exception as error:
+            self._fail(item, error)
         return item
 
     def _refuse(self, item: Item, r: Rejection) -> None:
@@ -232,19 +283,23 @@ class Intake:
                     check_new_case(e)
                 else:
                     case.check(e)
+                facts = case.facts if case else CaseFacts.empty()
+                derived = derived_events(e, judge(facts, None, e))
+                messages = [self._message(item), *(_derived_message(d, item) for d in derived)]
             except Rejection as r:
                 self._refuse(item, r)
                 continue
-            derived = derived_events(e, judge(case.facts if case else CaseFacts.empty(), None, e))
+            except Exception as error:  # nothing recorded yet: refuse this message alone
+                self._fail(item, error)
+                continue
             if case is None:
                 case = Case.open(None, e)
             else:
                 case.record(None, e)
-            batch.positions.append((item, len(batch.messages)))
-            batch.messages.append(self._message(item))
             for d in derived:
                 case.record(None, d)
-                batch.messages.append(_derived_message(d, item))
+            batch.positions.append((item, len(batch.messages)))
+            batch.messages.extend(messages)
         if case is not None:
             case.collect_events()  # the log holds the facts; the aggregate's list is no store
         return case, batch
@@ -265,7 +320,7 @@ class Intake:
     async def _settle(self, items: list[Item]) -> None:
         """Make every outcome durable, tell the sources, then acknowledge (or delay) each one."""
         refused = [i for i in items if i.outcome and i.outcome.status == "rejected"]
-        await asyncio.gather(
+        kept = await asyncio.gather(
             *(
                 self.log.reject(
                     raw=i.msg.data,
@@ -276,10 +331,17 @@ class Intake:
                 )
                 for i in refused
                 if i.outcome
-            )
+            ),
+            return_exceptions=True,
         )
+        for i, error in zip(refused, kept, strict=True):
+            if isinstance(error, BaseException):  # not acknowledged: tried again after ack_wait
+                log.error("a refusal could not be kept", intake_sequence=i.intake_sequence,
+                          error=repr(error))
+                i.outcome = None
         for i in refused:
-            assert i.outcome is not None
+            if i.outcome is None:
+                continue
             log.warning(
                 "rejected",
                 event_id=i.outcome.event_id,
@@ -293,6 +355,8 @@ class Intake:
         by_source: dict[tuple[str, str], list[Outcome]] = {}
         for i in done:
             assert i.outcome is not None
+            if not i.address.routable:
+                continue  # names no source to answer: REJECTED (and its event ID) keeps it
             source = (i.address.source_department, i.address.source_system)
             by_source.setdefault(source, []).append(i.outcome)
         for (department, system), outcomes in by_source.items():
@@ -352,6 +416,13 @@ def _derived_message(event: Envelope, cause: Item) -> Message:
             Header.EVENT_ID: event.event_id,
         },
     )
+
+
+def _address(subject: str) -> IntakeAddress:
+    try:
+        return IntakeAddress.parse(subject)
+    except ValueError:  # not a subject INTAKE stores; treated as a stray
+        return IntakeAddress(None, "", "", subject)
 
 
 def _event_id_of(body: bytes) -> str | None:

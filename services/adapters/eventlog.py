@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import orjson
@@ -83,9 +84,12 @@ async def ensure_streams(
     js: JetStreamContext, *, partitions: int = streams.DEFAULT_PARTITIONS, ack_wait_s: float = 30
 ) -> None:
     """Create Jiedu's streams, buckets and intake consumers if they are missing. Idempotent, and
-    safe to run from several instances at once."""
+    safe to run from several instances at once. INTAKE's message size limit follows the
+    server's `max_payload` (see `streams.intake_max_message`); an INTAKE made without it gets
+    it."""
+    intake = streams.intake_stream(partitions, js._nc.max_payload)  # the server's, from its INFO
     for config in (
-        streams.intake_stream(partitions),
+        intake,
         streams.events_stream(),
         streams.rejected_stream(),
         streams.checkpoints_stream(),
@@ -97,6 +101,8 @@ async def ensure_streams(
                     f"INTAKE was created with other partitions ({info.config.subject_transform}) "
                     f"than the {partitions} asked for: set JIEDU_PARTITIONS to its count"
                 )
+            if config.name == streams.INTAKE and info.config.max_msg_size != intake.max_msg_size:
+                await js.update_stream(replace(info.config, max_msg_size=intake.max_msg_size))
         except NotFoundError:
             try:
                 await js.add_stream(config)
@@ -109,7 +115,9 @@ async def ensure_streams(
             await js.create_key_value(
                 KeyValueConfig(bucket=bucket, history=1, ttl=ttl, storage=StorageType.FILE)
             )
-    for partition in range(partitions):
+    # partition 0 last: its filter for strays collides with the `jiedu.intake.<p>.>` filters
+    # that consumers made before it had one may still carry until they are updated here
+    for partition in reversed(range(partitions)):
         await js.add_consumer(streams.INTAKE, streams.intake_consumer_config(partition, ack_wait_s))
 
 
@@ -348,12 +356,22 @@ class EventLog:
     async def announce(
         self, source_department: str, source_system: str, outcomes: Sequence[Outcome]
     ) -> None:
-        """Tell a source what became of its messages: one JSON array per batch (core NATS, fire
-        and forget; the outcomes are kept by event ID as well)."""
-        await self.nc.publish(
-            streams.outcomes_subject(source_department, source_system),
-            orjson.dumps([o.model_dump(mode="json", exclude_none=True) for o in outcomes]),
-        )
+        """Tell a source what became of its messages: JSON arrays, one per batch unless that
+        would exceed the server's `max_payload` (core NATS, fire and forget; the outcomes are
+        kept by event ID as well)."""
+        subject = streams.outcomes_subject(source_department, source_system)
+        limit = self.nc.max_payload // 2
+        part: list[bytes] = []
+        size = 2
+        for o in outcomes:
+            one = o.model_dump_json(exclude_none=True).encode()
+            if part and size + len(one) + 1 > limit:
+                await self.nc.publish(subject, b"[" + b",".join(part) + b"]")
+                part, size = [], 2
+            part.append(one)
+            size += len(one) + 1
+        if part:
+            await self.nc.publish(subject, b"[" + b",".join(part) + b"]")
 
     async def submit(
         self, department: str, system: str, case_id: str, body: bytes, timeout: float
