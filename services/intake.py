@@ -46,6 +46,9 @@ from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message
 
 log = logs.get("jiedu.intake")
 
+GROUP_TRIES = 3
+"""How often a batch's cases are appended together after a conflict before each goes alone."""
+
 WAITS_FOR_PREREQUISITE = frozenset({Reason.UNKNOWN_CASE, Reason.UNKNOWN_REFERENCE})
 """Refusals that may be only a matter of arrival order: the message waits and is tried again."""
 
@@ -65,6 +68,20 @@ class Item:
     """The earlier sending of the same event, if this one is a duplicate."""
 
 
+def outlasting(waits: Sequence[float], delay: float) -> tuple[float, ...]:
+    """The delays between tries of a message waiting for its prerequisite, lengthened (each
+    new one twice the last, at most half of `delay`) until together they exceed `delay`: the
+    longest the system itself may hold the prerequisite back (a batch redelivered after
+    ack_wait, a partition taken over after its lease ran out). A message is then refused only when its
+    prerequisite truly did not come, never because Jiedu was slow to bring it."""
+    out = list(waits) or [1.0]
+    step = out[-1]
+    while sum(out) <= delay:
+        step = max(min(step * 2, delay / 2), step)
+        out.append(step)
+    return tuple(out)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -75,7 +92,7 @@ class Intake:
     def __init__(self, log_: EventLog, organs: Organs, settings: Settings) -> None:
         self.log = log_
         self.organs = organs
-        self.waits = settings.wait_for_case_s
+        self.waits = outlasting(settings.wait_for_case_s, settings.ack_wait_s + settings.lease_ttl_s)
         self.cases: OrderedDict[str, Case | None] = OrderedDict()
         self.max_cached = 50_000
 
@@ -94,9 +111,29 @@ class Intake:
         together). If any case needs an atomic batch (a fact and its findings, several facts),
         all cases go in as few atomic batches as fit: the server holds the stream for several
         milliseconds to commit any atomic batch, however small, and other appends wait
-        meanwhile, so one batch for all is the cheapest. A case that moved on meanwhile is
-        decided again alone, with the rest of its atomic batch."""
-        cases = await asyncio.gather(*(self._current(c, its) for c, its in by_case.items()))
+        meanwhile, so one batch for all is the cheapest.
+
+        A group some case of which moved on meanwhile (the deadline service appended to it, or
+        another instance did) is read again and appended together again, up to
+        `GROUP_TRIES` times, and only then case by case: one moving case must not turn a
+        batch of hundreds of cases into hundreds of appends of their own (that starved the
+        intake while the deadline service wrote, issue 12)."""
+        pending = by_case
+        for attempt in range(GROUP_TRIES):
+            pending = await self._try_together(pending, read=attempt > 0)
+            if not pending:
+                return
+        await asyncio.gather(*(self._handle_case(c, its) for c, its in pending.items()))
+
+    async def _try_together(
+        self, by_case: dict[str, list[Item]], *, read: bool
+    ) -> dict[str, list[Item]]:
+        """One try of `_append_together` (`read`: each case as the log has it now, an opening
+        event's too, which may be a redelivery); returns the cases of the groups that
+        conflicted."""
+        cases = await asyncio.gather(
+            *(self._load(c) if read else self._current(c, its) for c, its in by_case.items())
+        )
         decided: list[Decision] = []
         for (case_id, its), case in zip(by_case.items(), cases, strict=True):
             base = case.last_sequence if case else 0
@@ -108,21 +145,21 @@ class Intake:
                 self._keep(case_id, case)
         atomic = any(len(d.batch.messages) > 1 for d in decided)
         groups = list(_packed(decided)) if atomic else [[d] for d in decided]
-        again: list[Decision] = []
+        again: dict[str, list[Item]] = {}
 
         async def append(group: list[Decision]) -> None:
             try:
                 sequences = await self.log.append_cases(
                     [(d.case_id, d.batch.messages, d.base) for d in group]
                 )
-            except Conflict:
-                again.extend(group)
+            except Conflict:  # the group's cases stay out of the cache: read again
+                again.update((d.case_id, d.items) for d in group)
                 return
             for d, seqs in zip(group, sequences, strict=True):
                 self._accepted(d, seqs)
 
         await asyncio.gather(*map(append, groups))
-        await asyncio.gather(*(self._handle_case(d.case_id, d.items) for d in again))
+        return again
 
     async def _current(self, case_id: str, items: list[Item]) -> Case | None:
         """The case as this instance last left it, else as the log has it (None: not opened).
@@ -366,8 +403,9 @@ def _event_id_of(body: bytes) -> str | None:
     return None
 
 
-Fetched = tuple[list[Msg], "asyncio.Future[None]"]
-"""One partition's fetched batch, and what its worker waits on until the batch is handled."""
+Fetched = tuple[list[Msg], "asyncio.Future[bool]"]
+"""One partition's fetched batch, and what its worker waits on until the batch is handled
+(True) or failed (False)."""
 
 
 class IntakeService:
@@ -415,13 +453,15 @@ class IntakeService:
             while not self._fetched.empty():
                 jobs.append(self._fetched.get_nowait())
             msgs = [m for batch, _ in jobs for m in batch]
+            handled = True
             try:
                 await self.intake.handle(msgs)
-            except Exception:  # unacknowledged, so redelivered after ack_wait: nothing lost
+            except Exception:  # left unacknowledged: each worker tries its batch again
                 log.exception("batch failed", size=len(msgs))
+                handled = False
             for _, done in jobs:
                 if not done.done():
-                    done.set_result(None)
+                    done.set_result(handled)
 
     @property
     def partitions(self) -> list[int]:
@@ -500,24 +540,71 @@ class IntakeService:
             log.info("partition released", partition=partition, instance=self.me)
 
     async def _work(self, partition: int) -> None:
+        """Fetch and hand over one partition's batches, one at a time, while the lease holds.
+
+        First reclaim what an earlier holder left unacknowledged. A batch that failed is tried
+        again, kept in hand (and marked in progress so it is not redelivered meanwhile), before
+        anything later of the partition is fetched: nothing overtakes it."""
         js = self.nc.jetstream()
+        await self._reclaim(partition)
         sub = await js.pull_subscribe_bind(
             durable=streams.intake_consumer(partition), stream=streams.INTAKE
         )
         try:
-            while partition in self.revisions and not self._stopping.is_set():
+            while self._holds(partition):
                 try:
                     msgs = await _fetch(sub, self.settings.intake_batch)
                 except (NatsTimeout, TimeoutError):
                     continue
-                handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                await self._fetched.put((msgs, handled))
-                await handled
+                pause = RETRY_S
+                while not await self._handled(msgs) and self._holds(partition):
+                    await asyncio.gather(*(m.in_progress() for m in msgs))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), pause)
+                    pause = min(pause * 2, self.settings.ack_wait_s / 2)
         finally:
             await sub.unsubscribe()
             self.workers.pop(partition, None)
             self.intake.cases.clear()  # another instance may own some of these cases next
 
+    def _holds(self, partition: int) -> bool:
+        return partition in self.revisions and not self._stopping.is_set()
+
+    async def _handled(self, msgs: list[Msg]) -> bool:
+        """Hand a fetched batch to the handler; whether it was handled (False: it failed)."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._fetched.put((msgs, done))
+        return await done
+
+    async def _reclaim(self, partition: int) -> None:
+        """Take back what an earlier holder of the partition fetched and never acknowledged,
+        before deciding anything of it: the order of a case survives a crash or a takeover.
+
+        JetStream would redeliver such messages only after `ack_wait`, while this instance
+        went on with the partition's later messages (a case's later events overtaking its
+        opening; issue 12). So the partition's consumer is made anew: on a work queue a new
+        consumer starts at the first message still stored, which is the first one not yet
+        acknowledged, and delivers everything from there in stream order. An earlier holder
+        still finishing a batch is harmless: its appends are under the cases' locks (the
+        redelivered messages are then recognised as duplicates), and its acknowledgements
+        only remove what it decided."""
+        js = self.nc.jetstream()
+        name = streams.intake_consumer(partition)
+        info = await js.consumer_info(streams.INTAKE, name)
+        if not info.num_ack_pending:
+            return
+        log.warning(
+            "reclaiming unacknowledged messages",
+            partition=partition, instance=self.me, unacknowledged=info.num_ack_pending,
+        )
+        await js.delete_consumer(streams.INTAKE, name)
+        await js.add_consumer(
+            streams.INTAKE, streams.intake_consumer_config(partition, self.settings.ack_wait_s)
+        )
+
+
+RETRY_S = 0.5
+"""First pause before a failed batch is tried again (doubling, up to half of ack_wait)."""
 
 TOP_UP_S = 0.005
 """How long a fetch waits for more once there is work: a pull request of nats-py's for N
