@@ -9,6 +9,19 @@ ID. A message is acknowledged only after that, so a crash redelivers it and the 
 INTAKE is split into partitions by case. An instance works on a partition only while it holds
 that partition's lease, so one case is handled by one worker at a time and keeps its order;
 several instances share the partitions and take over those of an instance that stops.
+
+The order invariant (issue 12): a message of a partition is decided only after every earlier
+message of that partition has been decided, or is waiting (negatively acknowledged with a
+delay) for a prerequisite. It holds across failures and takeovers because
+- a worker hands over one fetched batch at a time and fetches the next only once it is handled;
+  a batch that failed is tried again, kept in hand, before anything later is fetched;
+- a new lease holder first reclaims what an earlier holder fetched and never acknowledged
+  (`IntakeService._reclaim`), instead of waiting ack_wait for it while deciding later messages;
+- a message waiting for a prerequisite is refused only after waiting longer than ack_wait plus
+  the lease TTL together (`outlasting`): any delay Jiedu itself causes its prerequisite is over
+  by then, so only a prerequisite that never came gets it refused.
+A case's history is read by direct get, never through a consumer of its own, and after a
+conflict only the cases that moved are read again (`Intake._append_together`).
 """
 
 from __future__ import annotations
@@ -113,24 +126,31 @@ class Intake:
         milliseconds to commit any atomic batch, however small, and other appends wait
         meanwhile, so one batch for all is the cheapest.
 
-        A group some case of which moved on meanwhile (the deadline service appended to it, or
-        another instance did) is read again and appended together again, up to
-        `GROUP_TRIES` times, and only then case by case: one moving case must not turn a
-        batch of hundreds of cases into hundreds of appends of their own (that starved the
-        intake while the deadline service wrote, issue 12)."""
-        pending = by_case
-        for attempt in range(GROUP_TRIES):
-            pending = await self._try_together(pending, read=attempt > 0)
-            if not pending:
+        If a group fails because some of its cases moved on meanwhile (the deadline service
+        appended to them, or another instance did), only those are read again and decided
+        anew; the others' decisions still hold (their cases are where they were decided) and
+        go in again as they are, together with the new ones, up to `GROUP_TRIES` times; only
+        then case by case. One moving case must not cost a batch of hundreds of cases their
+        decisions, reads and appends of their own: that starved the intake while the
+        deadline service wrote (issue 12)."""
+        decided = await self._decide_cases(by_case, read=False)
+        for _ in range(GROUP_TRIES):
+            conflicted = await self._append_decided(decided)
+            if not conflicted:
                 return
-        await asyncio.gather(*(self._handle_case(c, its) for c, its in pending.items()))
+            last = await asyncio.gather(*(self.log.last_sequence(d.case_id) for d in conflicted))
+            moved = {d.case_id: d.items for d, seq in zip(conflicted, last, strict=True)
+                     if seq != d.base}
+            decided = [d for d in conflicted if d.case_id not in moved]
+            decided += await self._decide_cases(moved, read=True)
+        await asyncio.gather(*(self._handle_case(d.case_id, d.items) for d in decided))
 
-    async def _try_together(
+    async def _decide_cases(
         self, by_case: dict[str, list[Item]], *, read: bool
-    ) -> dict[str, list[Item]]:
-        """One try of `_append_together` (`read`: each case as the log has it now, an opening
-        event's too, which may be a redelivery); returns the cases of the groups that
-        conflicted."""
+    ) -> list[Decision]:
+        """Decide each case's items on the case as this instance has it or (`read`) as the log
+        has it now, an opening event's case too (it may be a redelivery). Cases with nothing
+        to append are settled here (duplicates answered) and left out."""
         cases = await asyncio.gather(
             *(self._load(c) if read else self._current(c, its) for c, its in by_case.items())
         )
@@ -143,23 +163,28 @@ class Intake:
             else:
                 self._answer_duplicates(its)
                 self._keep(case_id, case)
+        return decided
+
+    async def _append_decided(self, decided: list[Decision]) -> list[Decision]:
+        """Append decided cases together (see `_append_together`); returns the decisions of
+        the groups that conflicted, not appended."""
         atomic = any(len(d.batch.messages) > 1 for d in decided)
         groups = list(_packed(decided)) if atomic else [[d] for d in decided]
-        again: dict[str, list[Item]] = {}
+        conflicted: list[Decision] = []
 
         async def append(group: list[Decision]) -> None:
             try:
                 sequences = await self.log.append_cases(
                     [(d.case_id, d.batch.messages, d.base) for d in group]
                 )
-            except Conflict:  # the group's cases stay out of the cache: read again
-                again.update((d.case_id, d.items) for d in group)
+            except Conflict:  # out of the cache meanwhile: nothing wrong is kept
+                conflicted.extend(group)
                 return
             for d, seqs in zip(group, sequences, strict=True):
                 self._accepted(d, seqs)
 
         await asyncio.gather(*map(append, groups))
-        return again
+        return conflicted
 
     async def _current(self, case_id: str, items: list[Item]) -> Case | None:
         """The case as this instance last left it, else as the log has it (None: not opened).

@@ -239,6 +239,22 @@ class EventLog:
         finally:
             await sub.unsubscribe()
 
+    async def last_sequence(self, case_id: str) -> int:
+        """The sequence of the case's last event (0: none), by one direct get: cheap, where
+        reading a whole history costs the server a scan over the log the case spans."""
+        reply = await self.nc.request(
+            DIRECT_GET,
+            orjson.dumps({"last_by_subj": streams.case_filter(case_id)}),
+            timeout=PUBLISH_TIMEOUT_S,
+        )
+        headers = reply.headers or {}
+        status = headers.get(STATUS)
+        if status == NOT_FOUND:
+            return 0
+        if status is not None:
+            raise LogError(f"direct get of case {case_id}: {status} {headers}")
+        return int(headers[SEQUENCE])
+
     async def reject(
         self, *, raw: bytes, intake_subject: str, intake_sequence: int, reason: str, detail: str
     ) -> None:
