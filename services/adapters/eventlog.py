@@ -200,11 +200,9 @@ class EventLog:
             raise Incomplete(subject)
         raise LogError(f"{subject}: {error}")
 
-    async def history(self, case_id: str, start: int = 1) -> list[tuple[int, Event]]:
-        """Every event of one case from sequence `start` on, in log order."""
-        return [
-            (seq, loads(body)) for seq, body in await self.read(streams.case_filter(case_id), start)
-        ]
+    async def history(self, case_id: str) -> list[tuple[int, Event]]:
+        """Every event of one case, in log order."""
+        return [(seq, loads(body)) for seq, body in await self.read(streams.case_filter(case_id))]
 
     async def read(self, filter_subject: str, start: int = 1) -> list[tuple[int, bytes]]:
         """All stored messages matching `filter_subject` from sequence `start`, in order.
