@@ -497,7 +497,10 @@ class IntakeService:
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.lease_ttl_s / 3)
             except TimeoutError:
-                await self._tend_leases()
+                try:
+                    await self._tend_leases()
+                except Exception:  # a slow server this once: the next turn renews in time
+                    log.exception("leases not tended", instance=self.me)
 
     async def _tend_leases(self) -> None:
         """Renew what we hold; take free or expired partitions up to a fair share."""

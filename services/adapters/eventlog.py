@@ -30,6 +30,9 @@ PUBLISH_TIMEOUT_S = 5.0
 DIRECT_GET = f"$JS.API.DIRECT.GET.{streams.EVENTS}"
 READ_BATCH = 1000
 """Messages asked for in one direct get; a longer history takes several."""
+READS_IN_FLIGHT = 16
+"""Histories read at once: each costs the server a scan of the span of log its case covers, so
+a crowd of them (all cases of a batch after a restart) would time out the last in line."""
 STATUS, SEQUENCE, NUM_PENDING = "Status", "Nats-Sequence", "Nats-Num-Pending"
 END_OF_BATCH, NOT_FOUND = "204", "404"
 """The direct get's answers: a batch ends with 204 (EOB); 404 when nothing matches."""
@@ -121,6 +124,7 @@ class EventLog:
         self.js = nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
         self._outcomes: KeyValue | None = None
         self._open_batches = asyncio.Semaphore(open_batches)
+        self._reads = asyncio.Semaphore(READS_IN_FLIGHT)
 
     async def outcomes(self) -> KeyValue:
         if self._outcomes is None:
@@ -212,6 +216,10 @@ class EventLog:
         however many cases are read at once the server's consumer limit (10026) is never near,
         and a read costs one round trip per `READ_BATCH` messages instead of a consumer's
         creation, info, fetch and deletion."""
+        async with self._reads:
+            return await self._read(filter_subject, start)
+
+    async def _read(self, filter_subject: str, start: int) -> list[tuple[int, bytes]]:
         inbox = self.nc.new_inbox()
         sub = await self.nc.subscribe(inbox)
         out: list[tuple[int, bytes]] = []
