@@ -26,6 +26,9 @@ head, so a duty met just before its due time is not reported as breached.
 
 Timely: the scanner sleeps until the next time a clock is owed something, at most
 `max_sleep_s` (0.5 s) at a time, so a breach is appended well within a second of its due time.
+The intake first: while INTAKE holds a backlog (more than `busy_intake` messages) a pass waits,
+at most `max_defer_s` (10 s), so facts still queued are in the log before the clocks are judged
+and the scanner's appends do not keep invalidating the cases the intake is working on.
 
 `python -m services.deadlines` runs the service until SIGTERM or Ctrl-C.
 """
@@ -152,6 +155,8 @@ class DeadlineService:
         catch_up_timeout_s: float = 10.0,
         concurrency: int = 16,
         run_projection: bool = True,
+        busy_intake: int = 1000,
+        max_defer_s: float = 10.0,
     ) -> None:
         """``run_projection=False``: another runner in the process (a `ProjectorService` over
         `projections.ALL` with the same store) keeps the deadlines projection; the scanner
@@ -169,6 +174,8 @@ class DeadlineService:
         self.max_sleep_s = max_sleep_s
         self.catch_up_timeout_s = catch_up_timeout_s
         self.concurrency = concurrency
+        self.busy_intake = busy_intake
+        self.max_defer_s = max_defer_s
         self.projectors = (
             ProjectorService(self.js, store, [self.projection]) if run_projection else None
         )
@@ -211,8 +218,17 @@ class DeadlineService:
 
     async def _run(self) -> None:
         delay = 0.5
+        deferred_since: float | None = None
+        loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             try:
+                if await self._intake_busy() and (
+                    deferred_since is None or loop.time() - deferred_since < self.max_defer_s
+                ):
+                    deferred_since = deferred_since or loop.time()
+                    await self._sleep(self.max_sleep_s)
+                    continue
+                deferred_since = None
                 await self.scan_once()
                 wait = await self.next_wait()
                 delay = 0.5
@@ -220,6 +236,17 @@ class DeadlineService:
                 log.exception("deadline scan failed, trying again", delay_s=delay)
                 wait, delay = delay, min(delay * 2, 30.0)
             await self._sleep(wait)
+
+    async def _intake_busy(self) -> bool:
+        """Whether INTAKE holds more than `busy_intake` messages not yet decided. Facts still
+        queued there may meet a duty the scanner would otherwise call breached, and every
+        derived event appended to a case the intake is working on makes the intake read that
+        case again: so while a backlog drains, passes wait (at most `max_defer_s`)."""
+        try:
+            info = await self.js.stream_info(streams.INTAKE)
+        except Exception:  # no INTAKE (a projection-only set-up): nothing to wait for
+            return False
+        return int(info.state.messages) > self.busy_intake
 
     async def _sleep(self, seconds: float) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))

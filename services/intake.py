@@ -23,6 +23,19 @@ merits:
   undecided is decided again one message at a time, in order;
 - announcements are split to fit `max_payload`, and a refusal that cannot be kept leaves only
   its own message unacknowledged.
+
+The order invariant (issue 12): a message of a partition is decided only after every earlier
+message of that partition has been decided, or is waiting (negatively acknowledged with a
+delay) for a prerequisite. It holds across failures and takeovers because
+- a worker hands over one fetched batch at a time and fetches the next only once it is handled;
+  a batch that failed is tried again, kept in hand, before anything later is fetched;
+- a new lease holder first reclaims what an earlier holder fetched and never acknowledged
+  (`IntakeService._reclaim`), instead of waiting ack_wait for it while deciding later messages;
+- a message waiting for a prerequisite is refused only after waiting longer than ack_wait plus
+  the lease TTL together (`outlasting`): any delay Jiedu itself causes its prerequisite is over
+  by then, so only a prerequisite that never came gets it refused.
+A case's history is read by direct get, never through a consumer of its own, and after a
+conflict only the cases that moved are read again (`Intake._append_together`).
 """
 
 from __future__ import annotations
@@ -60,6 +73,9 @@ from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message, 
 
 log = logs.get("jiedu.intake")
 
+GROUP_TRIES = 3
+"""How often a batch's cases are appended together after a conflict before each goes alone."""
+
 WAITS_FOR_PREREQUISITE = frozenset({Reason.UNKNOWN_CASE, Reason.UNKNOWN_REFERENCE})
 """Refusals that may be only a matter of arrival order: the message waits and is tried again."""
 
@@ -81,6 +97,20 @@ class Item:
     """Decoded and authorised: what is left to decide depends on its case."""
 
 
+def outlasting(waits: Sequence[float], delay: float) -> tuple[float, ...]:
+    """The delays between tries of a message waiting for its prerequisite, lengthened (each
+    new one twice the last, at most half of `delay`) until together they exceed `delay`: the
+    longest the system itself may hold the prerequisite back (a batch redelivered after
+    ack_wait, a partition taken over after its lease ran out). A message is then refused only when its
+    prerequisite truly did not come, never because Jiedu was slow to bring it."""
+    out = list(waits) or [1.0]
+    step = out[-1]
+    while sum(out) <= delay:
+        step = max(min(step * 2, delay / 2), step)
+        out.append(step)
+    return tuple(out)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -91,7 +121,7 @@ class Intake:
     def __init__(self, log_: EventLog, organs: Organs, settings: Settings) -> None:
         self.log = log_
         self.organs = organs
-        self.waits = settings.wait_for_case_s
+        self.waits = outlasting(settings.wait_for_case_s, settings.ack_wait_s + settings.lease_ttl_s)
         self.cases: OrderedDict[str, Case | None] = OrderedDict()
         self.max_cached = 50_000
 
@@ -137,9 +167,36 @@ class Intake:
         together). If any case needs an atomic batch (a fact and its findings, several facts),
         all cases go in as few atomic batches as fit: the server holds the stream for several
         milliseconds to commit any atomic batch, however small, and other appends wait
-        meanwhile, so one batch for all is the cheapest. A case that moved on meanwhile is
-        decided again alone, with the rest of its atomic batch."""
-        cases = await asyncio.gather(*(self._current(c, its) for c, its in by_case.items()))
+        meanwhile, so one batch for all is the cheapest.
+
+        If a group fails because some of its cases moved on meanwhile (the deadline service
+        appended to them, or another instance did), only those are read again and decided
+        anew; the others' decisions still hold (their cases are where they were decided) and
+        go in again as they are, together with the new ones, up to `GROUP_TRIES` times; only
+        then case by case. One moving case must not cost a batch of hundreds of cases their
+        decisions, reads and appends of their own: that starved the intake while the
+        deadline service wrote (issue 12)."""
+        decided = await self._decide_cases(by_case, read=False)
+        for _ in range(GROUP_TRIES):
+            conflicted = await self._append_decided(decided)
+            if not conflicted:
+                return
+            last = await asyncio.gather(*(self.log.last_sequence(d.case_id) for d in conflicted))
+            moved = {d.case_id: d.items for d, seq in zip(conflicted, last, strict=True)
+                     if seq != d.base}
+            decided = [d for d in conflicted if d.case_id not in moved]
+            decided += await self._decide_cases(moved, read=True)
+        await asyncio.gather(*(self._handle_case(d.case_id, d.items) for d in decided))
+
+    async def _decide_cases(
+        self, by_case: dict[str, list[Item]], *, read: bool
+    ) -> list[Decision]:
+        """Decide each case's items on the case as this instance has it or (`read`) as the log
+        has it now, an opening event's case too (it may be a redelivery). Cases with nothing
+        to append are settled here (duplicates answered) and left out."""
+        cases = await asyncio.gather(
+            *(self._load(c) if read else self._current(c, its) for c, its in by_case.items())
+        )
         decided: list[Decision] = []
         for (case_id, its), case in zip(by_case.items(), cases, strict=True):
             base = case.last_sequence if case else 0
@@ -149,23 +206,28 @@ class Intake:
             else:
                 self._answer_duplicates(its)
                 self._keep(case_id, case)
+        return decided
+
+    async def _append_decided(self, decided: list[Decision]) -> list[Decision]:
+        """Append decided cases together (see `_append_together`); returns the decisions of
+        the groups that conflicted, not appended."""
         atomic = any(len(d.batch.messages) > 1 for d in decided)
         groups = list(_packed(decided)) if atomic else [[d] for d in decided]
-        again: list[Decision] = []
+        conflicted: list[Decision] = []
 
         async def append(group: list[Decision]) -> None:
             try:
                 sequences = await self.log.append_cases(
                     [(d.case_id, d.batch.messages, d.base) for d in group]
                 )
-            except Conflict:
-                again.extend(group)
+            except Conflict:  # out of the cache meanwhile: nothing wrong is kept
+                conflicted.extend(group)
                 return
             for d, seqs in zip(group, sequences, strict=True):
                 self._accepted(d, seqs)
 
         await asyncio.gather(*map(append, groups))
-        await asyncio.gather(*(self._handle_case(d.case_id, d.items) for d in again))
+        return conflicted
 
     async def _current(self, case_id: str, items: list[Item]) -> Case | None:
         """The case as this instance last left it, else as the log has it (None: not opened).
@@ -437,8 +499,9 @@ def _event_id_of(body: bytes) -> str | None:
     return None
 
 
-Fetched = tuple[list[Msg], "asyncio.Future[None]"]
-"""One partition's fetched batch, and what its worker waits on until the batch is handled."""
+Fetched = tuple[list[Msg], "asyncio.Future[bool]"]
+"""One partition's fetched batch, and what its worker waits on until the batch is handled
+(True) or failed (False)."""
 
 
 class IntakeService:
@@ -488,13 +551,15 @@ class IntakeService:
             while not self._fetched.empty():
                 jobs.append(self._fetched.get_nowait())
             msgs = [m for batch, _ in jobs for m in batch]
+            handled = True
             try:
                 await self.intake.handle(msgs)
-            except Exception:  # unacknowledged, so redelivered after ack_wait: nothing lost
+            except Exception:  # left unacknowledged: each worker tries its batch again
                 log.exception("batch failed", size=len(msgs))
+                handled = False
             for _, done in jobs:
                 if not done.done():
-                    done.set_result(None)
+                    done.set_result(handled)
 
     @property
     def partitions(self) -> list[int]:
@@ -505,7 +570,10 @@ class IntakeService:
             try:
                 await asyncio.wait_for(self._stopping.wait(), self.settings.lease_ttl_s / 3)
             except TimeoutError:
-                await self._tend_leases()
+                try:
+                    await self._tend_leases()
+                except Exception:  # a slow server this once: the next turn renews in time
+                    log.exception("leases not tended", instance=self.me)
 
     async def _tend_leases(self) -> None:
         """Renew what we hold; take free or expired partitions up to a fair share."""
@@ -573,24 +641,71 @@ class IntakeService:
             log.info("partition released", partition=partition, instance=self.me)
 
     async def _work(self, partition: int) -> None:
+        """Fetch and hand over one partition's batches, one at a time, while the lease holds.
+
+        First reclaim what an earlier holder left unacknowledged. A batch that failed is tried
+        again, kept in hand (and marked in progress so it is not redelivered meanwhile), before
+        anything later of the partition is fetched: nothing overtakes it."""
         js = self.nc.jetstream()
+        await self._reclaim(partition)
         sub = await js.pull_subscribe_bind(
             durable=streams.intake_consumer(partition), stream=streams.INTAKE
         )
         try:
-            while partition in self.revisions and not self._stopping.is_set():
+            while self._holds(partition):
                 try:
                     msgs = await _fetch(sub, self.settings.intake_batch)
                 except (NatsTimeout, TimeoutError):
                     continue
-                handled: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                await self._fetched.put((msgs, handled))
-                await handled
+                pause = RETRY_S
+                while not await self._handled(msgs) and self._holds(partition):
+                    await asyncio.gather(*(m.in_progress() for m in msgs))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._stopping.wait(), pause)
+                    pause = min(pause * 2, self.settings.ack_wait_s / 2)
         finally:
             await sub.unsubscribe()
             self.workers.pop(partition, None)
             self.intake.cases.clear()  # another instance may own some of these cases next
 
+    def _holds(self, partition: int) -> bool:
+        return partition in self.revisions and not self._stopping.is_set()
+
+    async def _handled(self, msgs: list[Msg]) -> bool:
+        """Hand a fetched batch to the handler; whether it was handled (False: it failed)."""
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        await self._fetched.put((msgs, done))
+        return await done
+
+    async def _reclaim(self, partition: int) -> None:
+        """Take back what an earlier holder of the partition fetched and never acknowledged,
+        before deciding anything of it: the order of a case survives a crash or a takeover.
+
+        JetStream would redeliver such messages only after `ack_wait`, while this instance
+        went on with the partition's later messages (a case's later events overtaking its
+        opening; issue 12). So the partition's consumer is made anew: on a work queue a new
+        consumer starts at the first message still stored, which is the first one not yet
+        acknowledged, and delivers everything from there in stream order. An earlier holder
+        still finishing a batch is harmless: its appends are under the cases' locks (the
+        redelivered messages are then recognised as duplicates), and its acknowledgements
+        only remove what it decided."""
+        js = self.nc.jetstream()
+        name = streams.intake_consumer(partition)
+        info = await js.consumer_info(streams.INTAKE, name)
+        if not info.num_ack_pending:
+            return
+        log.warning(
+            "reclaiming unacknowledged messages",
+            partition=partition, instance=self.me, unacknowledged=info.num_ack_pending,
+        )
+        await js.delete_consumer(streams.INTAKE, name)
+        await js.add_consumer(
+            streams.INTAKE, streams.intake_consumer_config(partition, self.settings.ack_wait_s)
+        )
+
+
+RETRY_S = 0.5
+"""First pause before a failed batch is tried again (doubling, up to half of ack_wait)."""
 
 TOP_UP_S = 0.005
 """How long a fetch waits for more once there is work: a pull request of nats-py's for N

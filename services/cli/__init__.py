@@ -144,7 +144,13 @@ def emit(
     case: Annotated[
         str | None, typer.Option(help="case ID for the subject (default: the event's)")
     ] = None,
-    timeout: Annotated[float, typer.Option(help="seconds to wait for the outcome")] = 30.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            help="seconds to wait for the outcome (an event whose case is missing waits longer "
+            "than JIEDU_ACK_WAIT plus JIEDU_LEASE_TTL before it is refused)"
+        ),
+    ] = 90.0,
     as_json: Json = False,
     data_dir: DataDir = None,
 ) -> None:

@@ -18,7 +18,9 @@ from services.adapters.config import Settings
 @pytest.fixture
 def env(settings: Settings) -> dict[str, str]:
     return {**os.environ, "NATS_URL": settings.nats_url or "", "JIEDU_PARTITIONS": "4",
-            "JIEDU_WAIT_FOR_CASE": "0.05,0.1", "JIEDU_LOG_LEVEL": "warning"}
+            "JIEDU_WAIT_FOR_CASE": "0.05,0.1", "JIEDU_LOG_LEVEL": "warning",
+            # the wait for a missing case outlasts ack_wait and the lease: keep both short
+            "JIEDU_ACK_WAIT": str(settings.ack_wait_s), "JIEDU_LEASE_TTL": str(settings.lease_ttl_s)}
 
 
 @pytest.fixture

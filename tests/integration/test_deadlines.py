@@ -733,3 +733,45 @@ async def test_calendar_confirm_publishes_a_file_and_show_reads_the_log(
 
     again = await asyncio.to_thread(run, "calendar", "confirm", str(file), "--by", "张三")
     assert again.exit_code == 1 and "confirmed in the log already" in again.stderr
+
+
+async def test_the_scanner_gives_way_while_intake_holds_a_backlog(
+    nc: Client, settings: Any, tmp_path: Path
+) -> None:
+    """Issue 12, item 5: the deadline service does not append to cases while INTAKE holds a
+    backlog (facts still queued there may meet the very duty; each append would make the
+    intake read the case again); once the intake has drained it, the owed events follow."""
+    from services.bootstrap import organs
+    from services.intake import IntakeService
+    from services.projector import wait_caught_up
+
+    rig = Rig(nc, tmp_path, at("2026-09-01 09:00"))  # PUB-2 of the case is long overdue
+    intake = IntakeService(nc, organs(settings), settings)
+    await intake.start()
+    try:
+        await rig.send(case("GIVE-WAY"), on("GIVE-WAY", issued("2026-07-06")))
+    finally:
+        await intake.stop()
+    for n in range(3):  # queued while no intake runs
+        await publish(nc, case(f"QUEUED-{n}"))
+    store = rig.store()
+    service = DeadlineService(
+        nc, store, calendar=PACKAGE, clock=rig.clock, busy_intake=2, max_defer_s=3600
+    )
+    await service.start()
+    rig.running.append(service)
+    intake = IntakeService(nc, organs(settings), settings)
+    try:
+        await wait_caught_up(nc.jetstream(), store, [service.projection], timeout=30)
+        await asyncio.sleep(4 * service.max_sleep_s)  # several turns of the scanner's loop
+        assert service.appended == []
+        await intake.start()
+        await drained(nc)
+        for _ in range(600):
+            if service.appended:
+                break
+            await asyncio.sleep(0.05)
+        assert await rig.history(clock_id("PUB-2", "GIVE-WAY")) == [STARTED, WARNED, BREACHED]
+    finally:
+        await intake.stop()
+        await rig.close()

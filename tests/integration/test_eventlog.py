@@ -68,3 +68,25 @@ async def test_intake_partitions_other_than_the_stream_has_are_refused(nc: Clien
     with pytest.raises(LogError, match="JIEDU_PARTITIONS"):
         await ensure_streams(nc.jetstream(), partitions=1)
     await ensure_streams(nc.jetstream(), partitions=4)  # the stream's own count: fine
+
+
+async def test_a_case_is_read_back_by_direct_get_without_a_consumer(nc: Client) -> None:
+    """Issue 12, item 5: a case's history comes back whole and in order, past one direct-get
+    batch, and its last sequence by one direct get, with no consumer made on EVENTS."""
+    from services.adapters.eventlog import READ_BATCH
+
+    log = EventLog(nc)
+    long = [message("LONG", n) for n in range(READ_BATCH + 7)]
+    sequences = await log.append("LONG", long, expected_last=0)
+    await log.append("OTHER", [message("OTHER", 1)], expected_last=0)
+    [again] = await log.append("LONG", [message("LONG", -1)], expected_last=sequences[-1])
+
+    read = await log.read(streams.case_filter("LONG"))
+    assert [seq for seq, _ in read] == [*sequences, again]
+    assert [orjson.loads(body)["n"] for _, body in read] == [*range(READ_BATCH + 7), -1]
+    assert await log.read(streams.case_filter("NONE")) == []
+    assert await log.read(streams.case_filter("LONG"), start=again) == [read[-1]]
+    assert await log.last_sequence("LONG") == again
+    assert await log.last_sequence("OTHER") == again - 1
+    assert await log.last_sequence("NONE") == 0
+    assert (await nc.jetstream().stream_info(streams.EVENTS)).state.consumer_count == 0
