@@ -156,6 +156,11 @@ def table(organs: Organs) -> dict[str, Permissions]:
         f"{API}.CONSUMER.INFO.{streams.INTAKE}.>",
         f"{API}.CONSUMER.MSG.NEXT.{streams.INTAKE}.>",
         f"$JS.ACK.{streams.INTAKE}.>",
+        # a new lease holder makes its partition's consumer anew to take back what a dead
+        # holder fetched and never acknowledged (`IntakeService._reclaim`): INTAKE's only
+        f"{API}.CONSUMER.DELETE.{streams.INTAKE}.>",
+        f"{API}.CONSUMER.CREATE.{streams.INTAKE}.>",
+        f"{API}.CONSUMER.DURABLE.CREATE.{streams.INTAKE}.>",
         deny=tuple(streams.type_filter(t) for t in DEADLINE_TYPES),
     )
     parties[DEADLINES] = _service(
