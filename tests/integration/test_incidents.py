@@ -130,7 +130,7 @@ async def test_an_undecodable_event_parks_the_projections_until_an_operator_skip
     finally:
         await deadlines_nc.close()
     assert appended
-    started = await stored(nc, streams.EVENTS, streams.event_subject("*", "P-A", "DeadlineStarted"))
+    started = await stored(nc, streams.EVENTS, "jiedu.events.*.P-A.DeadlineStarted")
     assert clock_id("PUB-2", "P-A") in {orjson.loads(m.data)["data"]["clock_id"] for m in started}
 
     # never skipped by itself; the operator's act is recorded and lets the projections go on
