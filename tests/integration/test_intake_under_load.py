@@ -26,6 +26,7 @@ import factories as f
 from events import streams
 from logtools import drained, events, facts, rejected
 from services import bootstrap
+from services.adapters import permissions
 from services.adapters.config import Settings
 from services.bootstrap import organs
 from services.intake import IntakeService
@@ -257,10 +258,12 @@ def _assert_each_case_in_order(
     assert not out_of_order, f"{len(out_of_order)} cases out of order, e.g. {out_of_order[:3]}"
 
 
-async def _connection(settings: Settings, name: str) -> Client:
+async def _connection(settings: Settings, name: str, party: str) -> Client:
+    """A connection as the real `party` would make it (an unnamed one is the read-only
+    auditor)."""
     from services.bootstrap import connect
 
-    return await connect(settings.nats_url or "", name)
+    return await connect(settings.nats_url or "", name, party=party)
 
 
 async def _deadline_service(settings: Settings, tmp_path: Path) -> tuple[Client, Any, Any]:
@@ -269,7 +272,7 @@ async def _deadline_service(settings: Settings, tmp_path: Path) -> tuple[Client,
     from services.adapters.readmodels import open_store
     from services.deadlines import DeadlineService
 
-    conn = await _connection(settings, "test-deadlines")
+    conn = await _connection(settings, "test-deadlines", permissions.DEADLINES)
     store = open_store(f"sqlite:///{tmp_path / 'deadlines.sqlite3'}", tmp_path)
     service = DeadlineService(conn, store)
     await service.start()
@@ -408,7 +411,7 @@ async def test_a_new_lease_holder_first_takes_back_what_a_dead_instance_fetched(
     # consultations stay for the new holder, which must not decide them first
     await _publish_all(nc, [(_subject(e), orjson.dumps(e)) for e in interleaved[40:]])
 
-    dead = await _connection(settings, "dead-intake")
+    dead = await _connection(settings, "dead-intake", permissions.INTAKE)
     js = dead.jetstream()
     leases = await js.key_value(streams.LEASES_BUCKET)
     until = orjson.dumps({"owner": "dead", "until": time.time() + settings.lease_ttl_s})
