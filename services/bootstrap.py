@@ -109,13 +109,27 @@ PARTY_OF_CONNECTION: dict[str, str] = {
     "jiedu-audit-checkpoint": permissions.OPERATOR,
     "jiedu-operator": permissions.OPERATOR,
 }
-"""Whom each of Jiedu's connections speaks for, by the connection's name. Any other name
-connects as the read-only auditor: `jiedu tail`, `status`, `lag`, `audit verify`, `replay`,
-`report` read, and nothing else."""
+"""Whom each of Jiedu's services' connections speaks for, by the connection's name. Any other
+connection names its party itself (`connect(..., party=...)`): the read-only commands (`jiedu
+tail`, `status`, `lag`, `audit verify`, `replay`, `report`) say `permissions.AUDITOR`, the
+sources their organ."""
+
+
+class UnknownConnection(ValueError):
+    """A connection name that speaks for no party, given without one: a slip in the code, never
+    a reason to connect as someone (an identity is chosen, not defaulted)."""
 
 
 def party_of(name: str) -> str:
-    return PARTY_OF_CONNECTION.get(name, permissions.AUDITOR)
+    """The party the connection `name` speaks for; an unknown name is an error naming them."""
+    try:
+        return PARTY_OF_CONNECTION[name]
+    except KeyError:
+        raise UnknownConnection(
+            f"connection {name!r} speaks for no party: pass party= one of "
+            f"{', '.join(permissions.SERVICES)} or an organ's code, or use one of the names "
+            f"{', '.join(PARTY_OF_CONNECTION)}"
+        ) from None
 
 
 def credentials_for(url: str) -> Path:
@@ -128,7 +142,8 @@ async def connect(
     url: str, name: str, *, party: str | None = None, credentials: Path | None = None
 ) -> Client:
     """A connection as `party` (by default the party its `name` speaks for, see
-    `PARTY_OF_CONNECTION`) that rides out server restarts; the first connect fails fast."""
+    `PARTY_OF_CONNECTION`; `UnknownConnection` if it speaks for none) that rides out server
+    restarts; the first connect fails fast."""
     return await nats.connect(
         url, name=name, connect_timeout=5, allow_reconnect=True,
         max_reconnect_attempts=-1, reconnect_time_wait=0.5,
@@ -141,8 +156,8 @@ def identity(
 ) -> dict[str, str]:
     """The options of nats-py's `connect` that make a connection speak as `party` (by default
     the party its `name` speaks for)."""
-    creds = Credentials(credentials or credentials_for(url))
-    return creds.connect_options(party or party_of(name))
+    party = party or party_of(name)  # before anything else: an unknown name is a slip
+    return Credentials(credentials or credentials_for(url)).connect_options(party)
 
 
 async def create_streams(settings: Settings) -> None:
@@ -255,12 +270,15 @@ class Parts:
 
 
 @asynccontextmanager
-async def parts(settings: Settings, name: str, *, ensure: bool = False) -> AsyncIterator[Parts]:
-    """A connection as the party `name` speaks for, on a log checked not to shrink (a missing
-    stream is refused, named); `ensure` first creates what is missing, as the operator."""
+async def parts(
+    settings: Settings, name: str, *, party: str | None = None, ensure: bool = False
+) -> AsyncIterator[Parts]:
+    """A connection as `party` (by default the party `name` speaks for), on a log checked not
+    to shrink (a missing stream is refused, named); `ensure` first creates what is missing, as
+    the operator."""
     if ensure:
         await create_streams(settings)
-    nc = await connect(nats_url(settings), name, credentials=settings.credentials)
+    nc = await connect(nats_url(settings), name, party=party, credentials=settings.credentials)
     try:
         await check_streams(nc.jetstream())
         yield Parts(nc, EventLog(nc))

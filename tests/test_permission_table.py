@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from events.organs import Organ, Organs, load_organs
+from services import bootstrap
 from services.adapters import permissions
 from services.adapters.identities import Credentials
 
@@ -66,3 +67,20 @@ def test_only_the_operator_may_administer_streams() -> None:
 def test_an_organ_named_like_a_service_is_refused(code: str) -> None:
     with pytest.raises(ValueError, match="names of Jiedu's own parties"):
         permissions.table(with_organ(code))
+
+
+def test_a_connection_name_that_speaks_for_no_party_is_an_error_naming_the_parties(
+    tmp_path: Path,
+) -> None:
+    """No connection falls back to an identity: the read-only commands name the auditor."""
+    assert bootstrap.party_of("jiedu-deadlines") == permissions.DEADLINES
+    for unknown in ("jiedu-tail", "jiedu-typo", ""):
+        with pytest.raises(bootstrap.UnknownConnection) as refused:
+            bootstrap.identity("nats://127.0.0.1:1", unknown)
+        said = str(refused.value)
+        assert repr(unknown) in said
+        assert all(party in said for party in permissions.SERVICES)
+    Credentials(tmp_path).ensure(load_organs())
+    named = bootstrap.identity("nats://127.0.0.1:1", "jiedu-tail", party=permissions.AUDITOR,
+                               credentials=tmp_path)
+    assert named["nkeys_seed_str"] == Credentials(tmp_path).seed(permissions.AUDITOR)

@@ -18,7 +18,7 @@ from events.catalogue import Event
 from events.codec import loads
 from events.outcomes import Outcome
 from services import bootstrap
-from services.adapters import logs
+from services.adapters import logs, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
 from services.adapters.identities import MissingIdentity
@@ -206,7 +206,9 @@ def status(
 
 
 async def _status(settings: Settings, event_id: str) -> Outcome | None:
-    async with bootstrap.parts(settings, "jiedu-status", ensure=False) as p:
+    async with bootstrap.parts(
+        settings, "jiedu-status", party=permissions.AUDITOR, ensure=False
+    ) as p:
         return await p.log.outcome(event_id)
 
 
@@ -236,7 +238,9 @@ def tail_line(seq: int, event: Event) -> str:
 async def _tail(settings: Settings, from_start: bool, follow: bool, as_json: bool) -> None:
     from nats.js.api import DeliverPolicy
 
-    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-tail")
+    nc = await bootstrap.connect(
+        bootstrap.nats_url(settings), "jiedu-tail", party=permissions.AUDITOR
+    )
     js = nc.jetstream()
     head = (await js.stream_info(streams.EVENTS)).state.last_seq
     sub = await js.subscribe(

@@ -26,6 +26,7 @@ from rich.table import Table as RichTable
 from domain.calendar import SHANGHAI
 from domain.chain import Checkpoint, key_id
 from services import audit, bootstrap
+from services.adapters import permissions
 from services.adapters.config import Settings
 from services.cli.common import DataDir, Json, fail, local_time, out_dir, print_json
 from services.projector import store_for
@@ -217,7 +218,9 @@ def verify_command(
 
 async def _verify(settings: Settings, key: Ed25519PublicKey | None, skip_rows: bool
                   ) -> audit.AuditReport:
-    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-audit-verify")
+    nc = await bootstrap.connect(
+        bootstrap.nats_url(settings), "jiedu-audit-verify", party=permissions.AUDITOR
+    )
     try:
         js = nc.jetstream()
         state = await audit.log_state(js)
@@ -314,7 +317,9 @@ def replay_command(
 async def _replay(
     settings: Settings, out: Path, point: int | datetime, by: str
 ) -> audit.Replayed:
-    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-replay")
+    nc = await bootstrap.connect(
+        bootstrap.nats_url(settings), "jiedu-replay", party=permissions.AUDITOR
+    )
     try:
         return await audit.replay_log(
             nc.jetstream(), out, point, "occurred" if by == "occurred" else "recorded"

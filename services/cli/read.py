@@ -39,6 +39,7 @@ from projections.case_summary import CASES, STATUSES, CaseSummary
 from projections.findings import FINDINGS, SEVERITIES, Findings, tally
 from projections.findings import STATUSES as FINDING_STATUSES
 from services import bootstrap
+from services.adapters import permissions
 from services.adapters.config import Settings
 from services.cli.common import DataDir, Json, print_json
 from services.projector import DEFAULT_BATCH, Lag, head, lags, rebuild, store_for
@@ -263,13 +264,14 @@ async def _quiet(error: Exception) -> None:
     """nats-py's default error callback logs each failed try with a traceback; we say it once."""
 
 
-async def _connect(settings: Settings, name: str) -> Client:
-    """A connection for one command: gives up after a few tries instead of waiting forever."""
+async def _connect(settings: Settings, name: str, party: str) -> Client:
+    """A connection for one command as `party`: gives up after a few tries instead of waiting
+    forever."""
     url = bootstrap.nats_url(settings)
     try:
         return await nats.connect(
             url, name=name, connect_timeout=3, max_reconnect_attempts=2, reconnect_time_wait=0.5,
-            error_cb=_quiet, **bootstrap.identity(url, name, credentials=settings.credentials),
+            error_cb=_quiet, **bootstrap.identity(url, name, party=party, credentials=settings.credentials),
         )
     except (NoServersError, OSError):
         typer.echo(f"no NATS server at {url} (is `jiedu up` running?)", err=True)
@@ -280,7 +282,7 @@ async def _rebuild(
     settings: Settings, chosen: list[Projection], batch: int, keep_old: bool
 ) -> None:
     store = await asyncio.to_thread(store_for, settings)
-    nc = await _connect(settings, "jiedu-rebuild")
+    nc = await _connect(settings, "jiedu-rebuild", permissions.PROJECTOR)
     try:
         js = nc.jetstream()
         for p in chosen:
@@ -337,7 +339,7 @@ def lag(as_json: Json = False, data_dir: DataDir = None) -> None:
 
 async def _lag(settings: Settings) -> list[Lag]:
     store = await asyncio.to_thread(store_for, settings)
-    nc = await _connect(settings, "jiedu-lag")
+    nc = await _connect(settings, "jiedu-lag", permissions.AUDITOR)
     try:
         return await lags(nc.jetstream(), store)
     finally:

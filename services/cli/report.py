@@ -23,6 +23,7 @@ from projections.deadlines import Deadlines
 from projections.findings import Findings
 from projections.statistics import Statistics
 from services import audit, bootstrap, report
+from services.adapters import permissions
 from services.adapters.config import Settings
 from services.adapters.readmodels import ReadStore
 from services.cli.common import DataDir, fail, out_dir
@@ -51,7 +52,9 @@ def statistics_behind(store: ReadStore) -> bool:
 
 
 async def _build_statistics(settings: Settings, store: ReadStore) -> None:
-    nc = await bootstrap.connect(bootstrap.nats_url(settings), "jiedu-report")
+    nc = await bootstrap.connect(
+        bootstrap.nats_url(settings), "jiedu-report", party=permissions.AUDITOR
+    )
     try:
         await rebuild(nc.jetstream(), store, Statistics())
     finally:
@@ -60,7 +63,7 @@ async def _build_statistics(settings: Settings, store: ReadStore) -> None:
 
 async def _signed_head(settings: Settings, quarter: str) -> str | None:
     """The signed chain head the report pins: the quarter's own checkpoint, else the latest."""
-    nc = await bootstrap.connect(settings.nats_url or "", "jiedu-report")
+    nc = await bootstrap.connect(settings.nats_url or "", "jiedu-report", party=permissions.AUDITOR)
     try:
         found = await audit.read_checkpoints(nc.jetstream())
     finally:

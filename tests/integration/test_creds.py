@@ -57,8 +57,9 @@ async def test_every_service_connects_as_itself_on_the_embedded_server(
 ) -> None:
     url = str(embedded.nats_url)
     await bootstrap.create_streams(embedded)  # as the operator
-    for name in ("jiedu-intake", "jiedu-deadlines", "jiedu-projector", "jiedu-tail"):
-        nc = await bootstrap.connect(url, name, credentials=embedded.credentials)
+    for name, party in (("jiedu-intake", None), ("jiedu-deadlines", None),
+                        ("jiedu-projector", None), ("jiedu-tail", permissions.AUDITOR)):
+        nc = await bootstrap.connect(url, name, party=party, credentials=embedded.credentials)
         try:
             info = await nc.jetstream().stream_info(streams.EVENTS)
             assert info.config.deny_delete
