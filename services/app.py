@@ -12,22 +12,27 @@ and one GIL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
 from nats.aio.client import Client
 
 from events import streams
+from projections import ALL
 from projections.case_summary import CASES, CaseSummary
+from projections.findings import FINDINGS, Findings, tally
 from services import audit, bootstrap
 from services.adapters import logs, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
 from services.adapters.identities import Credentials
-from services.adapters.readmodels import ReadStore
+from services.adapters.readmodels import SQLITE_FILE, ReadStore
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
 from services.projector import ProjectorProcess, store_for, wait_caught_up
@@ -49,10 +54,16 @@ class Parts:
     administer: bool = True
     """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
     instance (`jiedu intake`) only checks them and needs no operator's seed."""
+    log_name: str = "jiedu"
+    """This process's log file under `<data dir>/logs`; the projector process's is
+    `<log_name>-projector` (see `services.adapters.logs`)."""
     nc: Client | None = None
     """The intake's connection (the broker's)."""
     store: ReadStore | None = None
     services: list[Any] = field(default_factory=list)
+    scanner: DeadlineService | None = None
+    checkpoints: bool = False
+    """Whether the quarterly checkpoints are signed (the office key is there)."""
     connections: list[Client] = field(default_factory=list)
     """Those of the other parties (deadline service, operator's checkpoints), opened here."""
 
@@ -73,12 +84,15 @@ class Parts:
         if self.projections:
             self.store = await asyncio.to_thread(store_for, self.settings)
             url = bootstrap.nats_url(self.settings)
-            self.services.append(ProjectorProcess(self.settings, url))
+            self.services.append(
+                ProjectorProcess(self.settings, url, log_name=f"{self.log_name}-projector")
+            )
         private_key, _ = audit.key_paths(self.settings.data_dir)
         if private_key.exists():
             key = audit.load_private_key(private_key)
             operator = await self._connect("jiedu-operator")
             self.services.append(audit.QuarterlyCheckpoints(operator.jetstream(), key))
+            self.checkpoints = True
         for service in self.services:
             await service.start()
         if self.projections and self.deadlines:
@@ -92,6 +106,7 @@ class Parts:
         )
         self.services.append(scanner)
         await scanner.start()
+        self.scanner = scanner
         return scanner
 
     async def stop(self) -> None:
@@ -104,8 +119,74 @@ class Parts:
             await asyncio.to_thread(self.store.close)
 
 
-def application(settings: Settings, parts: Parts, *, demo_quarter: str | None = None) -> FastStream:
-    logs.configure(settings.log_level)
+def running(parts: Parts) -> list[tuple[str, str]]:
+    """What a started `Parts` runs, as (part, detail) lines for the banner `jiedu up` prints
+    once it is ready. A new part (the console's address, say) is one more line here."""
+    settings = parts.settings
+    url = bootstrap.nats_url(settings)
+    own = f"store in {settings.data_dir / 'nats'}" if not settings.nats_url or (
+        url == bootstrap.server_for(settings).url) else "run by you (NATS_URL)"
+    lines = [("NATS", f"{url}, {own}")]
+    if parts.intake:
+        partitions = f"{settings.partitions} partition" + ("s" if settings.partitions > 1 else "")
+        lines.append(("intake", f"decides every message into EVENTS or REJECTED ({partitions})"))
+    if parts.projections:
+        lines.append(("projector", f"{len(ALL)} projections into {_store_name(settings)}"))
+    if parts.scanner is not None:
+        lines.append(("deadline service", "appends what each clock is owed as it falls due"))
+    if parts.checkpoints:
+        lines.append(("checkpoints", "signs each quarter's chain head with the office key"))
+    else:
+        lines.append(("checkpoints", "off: no office key (`jiedu keys init`, then restart)"))
+    lines.append(("identities", f"{settings.credentials}/ (a seed per party)"))
+    lines.append(("logs", f"{logs.log_file(settings, parts.log_name).parent}/ (JSON, rotated)"))
+    return lines
+
+
+def _store_name(settings: Settings) -> str:
+    """The read-model store, without a password."""
+    if not settings.database_url:
+        return f"SQLite {settings.data_dir / SQLITE_FILE}"
+    parts = urlsplit(settings.database_url)
+    host = parts.hostname or "localhost"
+    return f"PostgreSQL {host}{f':{parts.port}' if parts.port else ''}{parts.path}"
+
+
+class Shown(Protocol):
+    """What `jiedu up` and `jiedu demo` tell the person who started them; the CLI renders it
+    (a progress bar on a terminal, plain lines otherwise)."""
+
+    def ready(self, running: list[tuple[str, str]]) -> None:
+        """The system runs (see `running`)."""
+
+    def progress(self, progress: DemoProgress) -> None:
+        """The demo loads: called a few times a second."""
+
+    def loaded(self, summary: dict[str, Any]) -> None:
+        """The demo has loaded and settled (see `summary`)."""
+
+
+@dataclass
+class DemoProgress:
+    """How far loading a demo quarter has come."""
+
+    total: int = 0
+    """Messages to publish."""
+    published: int = 0
+    decided: int = 0
+    """Messages the intake has taken off INTAKE (into EVENTS or REJECTED)."""
+    head: int = 0
+    """The log head."""
+    projected: int = 0
+    """The position of the projection furthest behind."""
+
+
+def application(
+    settings: Settings, parts: Parts, *, demo_quarter: str | None = None,
+    shown: Shown | None = None,
+) -> FastStream:
+    """The faststream app of `parts`; the caller has configured the logs. Once started it
+    shows what runs, then (with `demo_quarter`) loads the demo with its progress and summary."""
     logger = logs.get("jiedu.faststream")
     url = bootstrap.nats_url(settings)
     identity = Credentials(settings.credentials).connect_options(permissions.INTAKE)
@@ -118,9 +199,13 @@ def application(settings: Settings, parts: Parts, *, demo_quarter: str | None = 
     @app.after_startup
     async def start() -> None:
         await parts.start(broker.connection)
+        if shown is not None:
+            shown.ready(running(parts))
         if demo_quarter is not None:
-            sent = await load_demo_as_sources(settings, demo_quarter)
-            log.info("demo loaded", quarter=demo_quarter, messages=sent)
+            done = await load_demo_showing(broker.connection, parts, demo_quarter, shown=shown)
+            log.info("demo loaded", quarter=demo_quarter, messages=done["messages"])
+            if shown is not None:
+                shown.loaded(done)
 
     @app.on_shutdown
     async def stop() -> None:
@@ -142,21 +227,86 @@ async def load_demo(nc: Client, quarter: str, seed: int = 2026) -> int:
     return len(messages)
 
 
-async def load_demo_as_sources(settings: Settings, quarter: str, seed: int = 2026) -> int:
+async def load_demo_as_sources(
+    settings: Settings, quarter: str, seed: int = 2026,
+    published: Callable[[int, int], None] | None = None,
+) -> int:
     """Publish a demo quarter to INTAKE as its sources would, each message with the identity
-    of the source its subject names, in their order."""
+    of the source its subject names, in their order; `published(done, total)` is told as
+    acknowledgements come in."""
     messages = demo.generate(quarter, seed)
     sources = bootstrap.Sources(settings)
+    acknowledged = 0
+
+    def acked(_: object) -> None:
+        nonlocal acknowledged
+        acknowledged += 1
+        if published is not None:
+            published(acknowledged, len(messages))
+
     try:
         for start in range(0, len(messages), 1000):
             futures = []
             for m in messages[start : start + 1000]:
                 _, js = await sources.connection(m.source_department, m.source_system)
-                futures.append(await js.publish_async(m.subject, m.encode()))
+                future = await js.publish_async(m.subject, m.encode())
+                future.add_done_callback(acked)
+                futures.append(future)
             await asyncio.gather(*futures)
     finally:
         await sources.close()
     return len(messages)
+
+
+async def load_demo_showing(
+    nc: Client, parts: Parts, quarter: str, seed: int = 2026, *, shown: Shown | None = None,
+    every_s: float = 0.25,
+) -> dict[str, Any]:
+    """Load a demo quarter as its sources would, wait until it has settled (decided,
+    projected, the clocks' events appended and projected too), showing the progress every
+    `every_s`; returns the demo's summary."""
+    assert parts.store is not None
+    store = parts.store
+    progress = DemoProgress()
+
+    def published(done: int, total: int) -> None:
+        progress.published, progress.total = done, total
+
+    async def watch() -> None:
+        js = nc.jetstream()
+        while True:
+            left = int((await js.stream_info(streams.INTAKE)).state.messages)
+            progress.decided = max(progress.published - left, 0)
+            progress.head = int((await js.stream_info(streams.EVENTS)).state.last_seq)
+            progress.projected = await asyncio.to_thread(_slowest_position, store)
+            if shown is not None:
+                shown.progress(progress)
+            await asyncio.sleep(every_s)
+
+    watcher = asyncio.create_task(watch(), name="demo-progress")
+    try:
+        sent = await load_demo_as_sources(parts.settings, quarter, seed, published)
+        await settle(nc, store)
+        await settle_deadlines(parts)
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watcher
+    done = {"quarter": quarter, "messages": sent, **await summary(nc, store)}
+    progress.decided = progress.published = sent
+    progress.head = progress.projected = int(done["events"])
+    if shown is not None:
+        shown.progress(progress)
+    return done
+
+
+def _slowest_position(store: ReadStore) -> int:
+    """The position of the projection furthest behind (synchronous: call it in a thread)."""
+    positions = []
+    for p in ALL:
+        live = store.live(p.name)
+        positions.append(store.position(live) if live is not None else 0)
+    return min(positions, default=0)
 
 
 async def settle(nc: Client, store: ReadStore, timeout: float = 300.0) -> None:
@@ -172,10 +322,10 @@ async def settle(nc: Client, store: ReadStore, timeout: float = 300.0) -> None:
 
 
 async def settle_deadlines(parts: Parts, timeout: float = 300.0) -> None:
-    """Start the clock scanner on the settled log, let it append what the clocks owe as of
-    now, and project that too."""
+    """Start the clock scanner on the settled log (unless it runs already), let it append
+    what the clocks owe as of now, and project that too."""
     assert parts.nc is not None and parts.store is not None
-    scanner = await parts.add_deadlines()
+    scanner = parts.scanner or await parts.add_deadlines()
     await scanner.settle()
     await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
 
@@ -184,6 +334,11 @@ async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
     """What the log and the case summary hold, for `jiedu demo`."""
     js = nc.jetstream()
     rows = await asyncio.to_thread(store.select, CaseSummary(), CASES)
+    findings = await asyncio.to_thread(store.select, Findings(), FINDINGS)
+    clocks = await asyncio.to_thread(clock_summary, store)
+    by_outcome: Counter[str] = Counter()
+    for statuses in clocks.values():
+        by_outcome.update(statuses)
     return {
         "events": int((await js.stream_info(streams.EVENTS)).state.messages),
         "rejected": int((await js.stream_info(streams.REJECTED)).state.messages),
@@ -191,5 +346,10 @@ async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
         "departments": len({r["department"] for r in rows}),
         "by_status": dict(sorted(Counter(r["status"] for r in rows).items())),
         "open_findings": sum(int(r.get("open_findings") or 0) for r in rows),
-        "deadlines": await asyncio.to_thread(clock_summary, store),
+        "findings_by_rule": {
+            t["rule_id"]: {"open": t["open"], "resolved": t["resolved"], "total": t["total"]}
+            for t in tally(findings)
+        },
+        "deadlines": clocks,
+        "clocks_by_status": dict(by_outcome),
     }

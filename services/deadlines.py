@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -450,6 +451,7 @@ async def serve(settings: Settings) -> None:
 
 
 if __name__ == "__main__":
-    logs.configure(Settings.from_env().log_level)
+    settings = Settings.from_env()
+    logs.for_process(settings, f"deadlines-{os.getpid()}")  # several may run on one data dir
     bootstrap.tune_gc()
-    asyncio.run(serve(Settings.from_env()))
+    asyncio.run(serve(settings))

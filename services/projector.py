@@ -765,12 +765,17 @@ class ProjectorProcess:
     """Every projection in a process of its own (`python -m services.projector`), so that the
     projections and the intake each have a core and a GIL of their own. Restarted with backoff
     if it dies; stopped gracefully (SIGTERM, finishing the batches in hand) by `stop`; it stops
-    by itself if this process goes away first."""
+    by itself if this process goes away first. It logs to its own file, `log_name`
+    (`services.adapters.logs`: no two processes share one)."""
 
-    def __init__(self, settings: Settings, nats_url: str, *, batch: int = DEFAULT_BATCH) -> None:
+    def __init__(
+        self, settings: Settings, nats_url: str, *, batch: int = DEFAULT_BATCH,
+        log_name: str = "projector",
+    ) -> None:
         self.settings = settings
         self.nats_url = nats_url
         self.batch = batch
+        self.log_name = log_name
         self.process: asyncio.subprocess.Process | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -782,6 +787,9 @@ class ProjectorProcess:
             "JIEDU_DATA_DIR": str(self.settings.data_dir),
             "JIEDU_CREDENTIALS": str(self.settings.credentials),
             "JIEDU_LOG_LEVEL": self.settings.log_level,
+            "JIEDU_LOG_FORMAT": self.settings.log_format,
+            "JIEDU_LOG_MAX_BYTES": str(self.settings.log_max_bytes),
+            "JIEDU_LOG_BACKUPS": str(self.settings.log_backups),
         }
         env.pop("DATABASE_URL", None)
         if self.settings.database_url:
@@ -791,7 +799,7 @@ class ProjectorProcess:
     async def _spawn(self) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "services.projector", "--batch", str(self.batch),
-            "--parent", str(os.getpid()), env=self._environment(),
+            "--parent", str(os.getpid()), "--log-name", self.log_name, env=self._environment(),
             preexec_fn=tied_to_parent(),  # also while it starts, before it watches `--parent`
         )
 
@@ -860,9 +868,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--parent", type=int, default=None, help="stop once the process with this ID has gone"
     )
+    parser.add_argument(
+        "--log-name", default=None,
+        help="the log file's name under <data dir>/logs (default: projector-<process ID>)",
+    )
     args = parser.parse_args(argv)
     settings = Settings.from_env(data_dir=args.data_dir)
-    logs.configure(settings.log_level)
+    logs.for_process(settings, args.log_name or f"projector-{os.getpid()}")
     bootstrap.tune_gc()
     asyncio.run(serve(settings, args.projection, batch=args.batch, parent=args.parent))
 

@@ -31,6 +31,13 @@ class Settings:
     """The parties' seeds and the server authorisation; default `<data_dir>/creds`."""
     database_url: str | None = None
     log_level: str = "info"
+    log_format: str = "auto"
+    """How records reach standard error: `json`, `console` (warnings and errors, for people),
+    or `auto` (console on a terminal); see `services.adapters.logs`."""
+    log_max_bytes: int = 10 * 1024 * 1024
+    """A log file's size at which it is rotated."""
+    log_backups: int = 5
+    """Rotated log files kept beside the current one."""
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
     @property
@@ -56,6 +63,9 @@ class Settings:
             ("JIEDU_CREDENTIALS", "credentials_dir", Path),
             ("DATABASE_URL", "database_url", str),
             ("JIEDU_LOG_LEVEL", "log_level", str),
+            ("JIEDU_LOG_FORMAT", "log_format", str),
+            ("JIEDU_LOG_MAX_BYTES", "log_max_bytes", int),
+            ("JIEDU_LOG_BACKUPS", "log_backups", int),
         ):
             if env.get(key):
                 values[name] = conv(env[key])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -22,15 +23,8 @@ from services.adapters import logs, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
 from services.adapters.identities import MissingIdentity
-from services.app import (
-    Parts,
-    application,
-    load_demo_as_sources,
-    settle,
-    settle_deadlines,
-    summary,
-)
-from services.cli import audit, bench, creds, deadlines, incidents, read, report
+from services.app import Parts, application, load_demo_showing
+from services.cli import audit, bench, creds, deadlines, incidents, read, report, screen
 from services.cli.common import (
     DataDir,
     Json,
@@ -49,8 +43,22 @@ app = typer.Typer(
     "interpretation duties of Yuzhong District, kept on an immutable event log.",
 )
 
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings.from_env(data_dir=data_dir)
+LogFormat = Annotated[
+    str | None,
+    typer.Option(
+        "--log-format",
+        help="logs on standard error: json (every record), console (warnings and errors, for "
+        "people) or auto (console on a terminal; the default, or JIEDU_LOG_FORMAT); the full "
+        "JSON logs go to <data dir>/logs either way",
+    ),
+]
+
+
+def _settings(data_dir: Path | None, log_format: str | None = None) -> Settings:
+    settings = Settings.from_env(data_dir=data_dir, log_format=log_format)
+    if settings.log_format not in logs.FORMATS:
+        fail(f"--log-format {settings.log_format}: choose one of {', '.join(logs.FORMATS)}")
+    return settings
 
 
 @app.command()
@@ -58,30 +66,36 @@ def up(
     data_dir: DataDir = None,
     with_demo: Annotated[bool, typer.Option("--demo", help="load a demo quarter")] = False,
     quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
+    log_format: LogFormat = None,
 ) -> None:
-    """Start the whole system: its own nats-server (unless NATS_URL is set), the intake and
-    every projection. Runs until Ctrl-C."""
+    """Start the whole system: its own nats-server (unless NATS_URL is set), the intake, every
+    projection and the deadline service; print what runs once it is ready, then stay quiet but
+    for warnings and errors. Runs until Ctrl-C."""
     try:
-        with bootstrap.owning(_settings(data_dir)) as own:
+        with bootstrap.owning(_settings(data_dir, log_format)) as own:
             settings = own.settings
+            logs.for_process(settings, "jiedu")
             if own.adopted is not None:
                 typer.echo(
                     f"adopted the nats-server already running on {settings.data_dir} (process "
                     f"{own.adopted}, left by an earlier run) at {settings.nats_url}; it stops "
                     "with this one", err=True,
                 )
-            typer.echo(f"NATS at {settings.nats_url}; read models in {settings.data_dir}", err=True)
             parts = Parts(settings)
             demo_quarter = quarter if with_demo else None
-            asyncio.run(_run(application(settings, parts, demo_quarter=demo_quarter)))
+            shown = screen.Screen(settings, demo=with_demo)
+            asyncio.run(
+                _run(application(settings, parts, demo_quarter=demo_quarter, shown=shown))
+            )
     except bootstrap.DataDirBusy as e:
         fail(str(e))
 
 
 @app.command()
-def intake(data_dir: DataDir = None) -> None:
+def intake(data_dir: DataDir = None, log_format: LogFormat = None) -> None:
     """Run one intake instance against the configured server (several may run at once)."""
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, log_format)
+    logs.for_process(settings, f"intake-{os.getpid()}")  # one file each: several may run
     asyncio.run(_run(application(settings, Parts(settings, projections=False, administer=False))))
 
 
@@ -98,38 +112,31 @@ def demo(
     quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
     seed: Annotated[int, typer.Option(help="the same seed gives the same quarter")] = 2026,
     as_json: Json = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Load a demo quarter, wait until every projection has caught up, print a summary, exit.
     Later commands given the same --data-dir read that data."""
-    with bootstrap.serving(_settings(data_dir)) as settings:
-        done = asyncio.run(_demo(settings, quarter, seed))
+    with bootstrap.serving(_settings(data_dir, log_format)) as settings:
+        logs.for_process(settings, "demo")
+        shown = None if as_json else screen.Screen(settings, banner=False)
+        done = asyncio.run(_demo(settings, quarter, seed, shown))
     if as_json:
         print_json(done)
         return
-    _print_tree(done)
+    assert shown is not None
+    shown.loaded(done)
 
 
-def _print_tree(values: dict[str, Any], indent: str = "") -> None:
-    """A nested summary as indented `key: value` lines."""
-    for key, value in values.items():
-        if isinstance(value, dict):
-            typer.echo(f"{indent}{key}:")
-            _print_tree(value, indent + "  ")
-        else:
-            typer.echo(f"{indent}{key}: {value}")
-
-
-async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object]:
-    logs.configure(settings.log_level)
-    parts = Parts(settings, deadlines=False)
+async def _demo(
+    settings: Settings, quarter: str, seed: int, shown: screen.Screen | None
+) -> dict[str, Any]:
+    """The demo loaded by this process's own intake, projector and (once the quarter has
+    settled, so that no clock is judged on a log still catching up) deadline service."""
+    parts = Parts(settings, deadlines=False, log_name="demo")
     nc = await bootstrap.connect(settings.nats_url or "", "jiedu-demo")
     try:
         await parts.start(nc)
-        sent = await load_demo_as_sources(settings, quarter, seed)
-        assert parts.store is not None
-        await settle(nc, parts.store)
-        await settle_deadlines(parts)
-        return {"quarter": quarter, "messages": sent, **await summary(nc, parts.store)}
+        return await load_demo_showing(nc, parts, quarter, seed, shown=shown)
     finally:
         await parts.stop()
         await nc.drain()
@@ -277,7 +284,9 @@ bench.register(app)
 
 
 def main() -> None:
-    logs.configure(Settings.from_env().log_level)
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, fmt=settings.log_format if settings.log_format in
+                   logs.FORMATS else "auto")
     bootstrap.tune_gc()
     try:
         app()
