@@ -18,7 +18,7 @@ from events import streams
 from events.catalogue import Event
 from events.codec import loads
 from events.outcomes import Outcome
-from services import bootstrap
+from services import bootstrap, doctor
 from services.adapters import logs, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
@@ -199,17 +199,48 @@ async def _emit(
 
 @app.command()
 def status(
-    event_id: Annotated[str, typer.Argument(help="the event ID its source gave it")],
+    event_id: Annotated[
+        str | None,
+        typer.Argument(help="the event ID its source gave it (none: how the system is)"),
+    ] = None,
     as_json: Json = False,
     data_dir: DataDir = None,
 ) -> None:
-    """The outcome of an intake message by its event ID: accepted at sequence N, or rejected
-    with reason R (exit 0); exit 1 when none is recorded."""
+    """Without an event ID: whether NATS, the streams, each projection, the deadline service,
+    the calendar years and the office key are as they should be, each with what to do if not
+    (exit 1 when something is wrong). With one: the outcome of that intake message, accepted at
+    sequence N or rejected with reason R (exit 0); exit 1 when none is recorded."""
+    if event_id is None:
+        _health(_settings(data_dir), as_json)
+        return
     with bootstrap.serving(_settings(data_dir)) as settings:
         outcome = asyncio.run(_status(settings, event_id))
     if outcome is None:
         fail(f"no outcome recorded for {event_id}", code=1)
     print_outcome(outcome, as_json)
+
+
+MARK = {"ok": "ok", "warning": "warning", "wrong": "WRONG"}
+
+
+def _health(settings: Settings, as_json: bool) -> None:
+    """`jiedu status`: the checks of `services.doctor`, never starting a server to look."""
+    checks = asyncio.run(doctor.examine(settings))
+    wrong = [c for c in checks if c.status == "wrong"]
+    if as_json:
+        print_json({"ok": not wrong, "nats_url": bootstrap.nats_url(settings),
+                    "data_dir": str(settings.data_dir), "checks": [c.as_dict() for c in checks]})
+        raise typer.Exit(1 if wrong else 0)
+    typer.echo(f"Jiedu on {settings.data_dir} at {bootstrap.nats_url(settings)}")
+    width = max(len(c.name) for c in checks) + 2
+    for c in checks:
+        typer.echo(f"  {MARK[c.status]:<8}{c.name:<{width}}{c.detail}")
+        if c.fix and c.status != "ok":
+            typer.echo(f"  {'':<8}{'':<{width}}→ {c.fix}")
+    warnings = sum(c.status == "warning" for c in checks)
+    typer.echo(f"{len(wrong)} wrong, {warnings} warning{'s' if warnings != 1 else ''}."
+               if wrong or warnings else "All is as it should be.")
+    raise typer.Exit(1 if wrong else 0)
 
 
 async def _status(settings: Settings, event_id: str) -> Outcome | None:

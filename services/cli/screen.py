@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from services.adapters.config import Settings
 from services.app import DemoProgress
+from services.doctor import data_dir_option
 
 NEXT = (
     ("jiedu status", "is everything as it should be?"),
@@ -25,13 +26,6 @@ NEXT = (
     ("jiedu cases", "the cases (案件概览)"),
 )
 """The commands the banner suggests, and what each shows."""
-
-
-def data_dir_option(settings: Settings) -> str:
-    """` --data-dir DIR` when the other commands would not find this data dir by themselves."""
-    if settings.data_dir == Settings.from_env().data_dir:
-        return ""
-    return f" --data-dir {settings.data_dir}"
 
 
 def columns(lines: list[tuple[str, str]], indent: str = "  ") -> list[str]:
