@@ -72,8 +72,9 @@ async def examine(settings: Settings, *, now: datetime | None = None) -> list[Ch
     url = bootstrap.nats_url(settings)
     try:
         nc = await nats.connect(
-            url, name="jiedu-status", connect_timeout=3, allow_reconnect=False,
-            max_reconnect_attempts=0, error_cb=_quiet,
+            # one retry, then NoServersError (allow_reconnect=False retries forever in nats-py)
+            url, name="jiedu-status", connect_timeout=3, max_reconnect_attempts=1,
+            reconnect_time_wait=0.2, error_cb=_quiet,
             **bootstrap.identity(url, "jiedu-status", party=permissions.AUDITOR,
                                  credentials=settings.credentials),
         )
