@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -452,6 +451,6 @@ async def serve(settings: Settings) -> None:
 
 if __name__ == "__main__":
     settings = Settings.from_env()
-    logs.for_process(settings, f"deadlines-{os.getpid()}")  # several may run on one data dir
+    logs.configure(settings.log_level, fmt=settings.log_format)  # no file: several may run
     bootstrap.tune_gc()
     asyncio.run(serve(settings))

@@ -870,11 +870,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument(
         "--log-name", default=None,
-        help="the log file's name under <data dir>/logs (default: projector-<process ID>)",
+        help="write the log also to <data dir>/logs/LOG_NAME.log (as `jiedu up` has it do)",
     )
     args = parser.parse_args(argv)
     settings = Settings.from_env(data_dir=args.data_dir)
-    logs.for_process(settings, args.log_name or f"projector-{os.getpid()}")
+    if args.log_name:
+        logs.for_process(settings, args.log_name)
+    else:
+        logs.configure(settings.log_level, fmt=settings.log_format)
     bootstrap.tune_gc()
     asyncio.run(serve(settings, args.projection, batch=args.batch, parent=args.parent))
 

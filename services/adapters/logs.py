@@ -3,17 +3,19 @@ lines for a person at a terminal (structlog's own convention).
 
 Where a process's records go:
 
-- **its log file** (`for_process`): `<data dir>/logs/<process>.log`, every record at the
-  configured level as a JSON line, rotated by size (`JIEDU_LOG_MAX_BYTES`, keeping
-  `JIEDU_LOG_BACKUPS` old files `….log.1`, `….log.2`, …). One file per process, never shared:
-  `RotatingFileHandler` is safe across threads, not across processes (two processes rotating one
-  file lose lines). `jiedu up` (intake, deadline service, checkpoints) writes `jiedu.log`, its
-  projector process `projector.log`; processes of which several may run on one data dir (`jiedu
-  intake`, `python -m services.deadlines`) add their process ID to the name.
+- **its log file** (`for_process`), for the processes `jiedu up` and `jiedu demo` run:
+  `<data dir>/logs/<process>.log`, every record at the configured level as a JSON line, rotated
+  by size (`JIEDU_LOG_MAX_BYTES`, keeping `JIEDU_LOG_BACKUPS` old files `….log.1`, `….log.2`).
+  One file per process, never shared: `RotatingFileHandler` is safe across threads, not across
+  processes (two processes rotating one file lose lines). `jiedu up` (intake, deadline service,
+  checkpoints) writes `jiedu.log`, its projector process `jiedu-projector.log`; `jiedu demo`
+  `demo.log` and `demo-projector.log`. The parts run on their own (`jiedu intake`, `python -m
+  services.deadlines`, `python -m services.projector`), of which several may run at once and
+  which containers and systemd run, write no file: their standard error is their log.
 - **standard error**, by format: `json` writes every record at the level as JSON lines (what
-  containers, systemd and CI collect); `console` writes only warnings and errors, rendered for
-  people; `auto` (the default, `JIEDU_LOG_FORMAT`, `--log-format`) is `console` on a terminal
-  and `json` otherwise.
+  containers, systemd and CI collect); `console` renders them for people, and a process with a
+  log file shows there only warnings and errors (the rest is in the file); `auto` (the default,
+  `JIEDU_LOG_FORMAT`, `--log-format`) is `console` on a terminal and `json` otherwise.
 
 The records of other libraries (nats-py, asyncio) go the same ways, through the standard
 library's root logger.
@@ -89,7 +91,8 @@ def configure(
     stream: TextIO | None = None,
 ) -> str:
     """Send this process's records to `file` (JSON, rotated) if given and to `stream`
-    (standard error by default) as `fmt` says; returns the format used there."""
+    (standard error by default) as `fmt` says (`console` with a file: warnings and errors
+    only); returns the format used on the stream."""
     stream = stream or sys.stderr
     number = logging.getLevelNamesMapping()[level.upper()]
     used = resolve(fmt, stream)
@@ -106,7 +109,7 @@ def configure(
     else:
         colors = _is_terminal(stream) and "NO_COLOR" not in os.environ
         on_stream.setFormatter(_formatter(structlog.dev.ConsoleRenderer(colors=colors)))
-        on_stream.setLevel(max(number, logging.WARNING))
+        on_stream.setLevel(max(number, logging.WARNING) if file is not None else number)
     _installed.append(on_stream)
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from pathlib import Path
@@ -95,7 +94,7 @@ def up(
 def intake(data_dir: DataDir = None, log_format: LogFormat = None) -> None:
     """Run one intake instance against the configured server (several may run at once)."""
     settings = _settings(data_dir, log_format)
-    logs.for_process(settings, f"intake-{os.getpid()}")  # one file each: several may run
+    logs.configure(settings.log_level, fmt=settings.log_format)  # no file: several may run
     asyncio.run(_run(application(settings, Parts(settings, projections=False, administer=False))))
 
 
