@@ -65,7 +65,8 @@ class Check:
 
 
 async def examine(settings: Settings, *, now: datetime | None = None) -> list[Check]:
-    """Every check, on the data dir's server and store (`now`: the wall clock by default)."""
+    """Every check, on the data dir's server and store; `now` is the day the calendar check
+    judges (the wall clock by default; the others look at the system as it is)."""
     now = now or datetime.now(SHANGHAI)
     up = f"`jiedu up{data_dir_option(settings)}`"
     checks = [await asyncio.to_thread(_office_key, settings, up)]

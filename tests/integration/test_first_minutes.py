@@ -256,3 +256,23 @@ def test_up_with_the_demo_on_a_terminal_shows_progress_then_the_demo_summary(
     assert f"Try: jiedu report quarterly 2026Q3 --out report-2026Q3 --data-dir {data}" in lines
     assert lines[-1] == QUIET
     assert "{" not in shown  # no JSON record reached the terminal
+
+
+def test_demo_not_on_a_terminal_says_each_stage_in_a_plain_line_then_the_summary(
+    up_env: dict[str, str], tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "demo", "--data-dir", str(data)],
+        env=up_env, capture_output=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    lines = done.stdout.decode().splitlines()
+    assert re.fullmatch(r"published [\d,]+ messages", lines[0]), lines
+    assert re.fullmatch(r"decided [\d,]+ messages", lines[1]), lines
+    assert re.fullmatch(r"projected [\d,]+ events", lines[2]), lines
+    assert lines[3].startswith("Demo quarter 2026Q3 loaded: ")
+    assert lines[-1] == f"Try: jiedu report quarterly 2026Q3 --out report-2026Q3 --data-dir {data}"
+    assert "━" not in done.stdout.decode()  # no progress bar in a file
+    json_records(done.stderr.decode())  # the logs: JSON, standard error not being a terminal
+    assert {p.name for p in (data / "logs").iterdir()} == {"demo.log", "demo-projector.log"}
