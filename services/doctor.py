@@ -35,7 +35,7 @@ from services.adapters import permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
 from services.adapters.identities import MissingIdentity
-from services.adapters.readmodels import ReadStore
+from services.adapters.readmodels import LIVE_STATE, ReadStore
 from services.projector import Lag, lags, store_for
 
 Verdict = Literal["ok", "warning", "wrong"]
@@ -169,7 +169,7 @@ async def _projections(nc: Client, store: ReadStore, up: str) -> list[Check]:
 
 def _serving(lag: Lag) -> bool:
     """The generation that serves readers (a projection that never ran has a row of None)."""
-    return lag.state in (None, "live")
+    return lag.state in (None, LIVE_STATE)
 
 
 def _moved(first: dict[str, Lag], latest: dict[str, Lag]) -> bool:
