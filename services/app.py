@@ -28,6 +28,7 @@ from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
 from services.adapters.identities import Credentials
 from services.adapters.readmodels import ReadStore
+from services.api.process import ApiProcess
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
 from services.projector import ProjectorProcess, store_for, wait_caught_up
@@ -49,6 +50,8 @@ class Parts:
     administer: bool = True
     """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
     instance (`jiedu intake`) only checks them and needs no operator's seed."""
+    http: tuple[str, int] | None = None
+    """Where to serve the HTTP API (in a process of its own); None: no HTTP."""
     nc: Client | None = None
     """The intake's connection (the broker's)."""
     store: ReadStore | None = None
@@ -79,6 +82,10 @@ class Parts:
             key = audit.load_private_key(private_key)
             operator = await self._connect("jiedu-operator")
             self.services.append(audit.QuarterlyCheckpoints(operator.jetstream(), key))
+        if self.http is not None:
+            host, port = self.http
+            url = bootstrap.nats_url(self.settings)
+            self.services.append(ApiProcess(self.settings, url, host, port))
         for service in self.services:
             await service.start()
         if self.projections and self.deadlines:

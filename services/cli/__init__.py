@@ -22,6 +22,7 @@ from services.adapters import logs
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
 from services.adapters.identities import MissingIdentity
+from services.api.process import DEFAULT_HOST, DEFAULT_PORT, parse_address
 from services.app import (
     Parts,
     application,
@@ -30,7 +31,7 @@ from services.app import (
     settle_deadlines,
     summary,
 )
-from services.cli import audit, bench, creds, deadlines, incidents, read, report
+from services.cli import api, audit, bench, creds, deadlines, incidents, read, report
 from services.cli.common import (
     DataDir,
     Json,
@@ -58,9 +59,17 @@ def up(
     data_dir: DataDir = None,
     with_demo: Annotated[bool, typer.Option("--demo", help="load a demo quarter")] = False,
     quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
+    http: Annotated[
+        str, typer.Option("--http", help="serve the HTTP API at HOST:PORT")
+    ] = f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+    no_http: Annotated[bool, typer.Option("--no-http", help="no HTTP API")] = False,
 ) -> None:
-    """Start the whole system: its own nats-server (unless NATS_URL is set), the intake and
-    every projection. Runs until Ctrl-C."""
+    """Start the whole system: its own nats-server (unless NATS_URL is set), the intake, every
+    projection and the HTTP API. Runs until Ctrl-C."""
+    try:
+        address = None if no_http else parse_address(http)
+    except ValueError:
+        fail(f"--http {http}: give HOST:PORT, e.g. 127.0.0.1:8080")
     try:
         with bootstrap.owning(_settings(data_dir)) as own:
             settings = own.settings
@@ -71,7 +80,9 @@ def up(
                     "with this one", err=True,
                 )
             typer.echo(f"NATS at {settings.nats_url}; read models in {settings.data_dir}", err=True)
-            parts = Parts(settings)
+            if address is not None:
+                typer.echo(f"HTTP API at http://{address[0]}:{address[1]}/api/v1/docs", err=True)
+            parts = Parts(settings, http=address)
             demo_quarter = quarter if with_demo else None
             asyncio.run(_run(application(settings, parts, demo_quarter=demo_quarter)))
     except bootstrap.DataDirBusy as e:
@@ -270,6 +281,7 @@ report.register(app)
 incidents.register(app)
 creds.register(app)
 bench.register(app)
+api.register(app)
 
 
 def main() -> None:
