@@ -41,6 +41,7 @@ from services.api import (
     intake,
     operations,
     records,
+    reports,
 )
 from services.api.context import Context, context_of
 from services.api.responses import JieduJSON
@@ -57,6 +58,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     departments.router,
     intake.router,
     records.router,
+    reports.router,
     operations.router,
 )
 """The resources under /api/v1, in the order the OpenAPI document lists them."""
