@@ -43,6 +43,7 @@ from services.api import (
     records,
     reports,
 )
+from services.api.access import AccessLog
 from services.api.context import Context, context_of
 from services.api.responses import JieduJSON
 
@@ -112,4 +113,5 @@ def create_app(
     for router in UNVERSIONED:
         app.include_router(router)
     auth.install(app)
+    app.add_middleware(AccessLog)
     return app

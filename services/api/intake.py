@@ -74,6 +74,12 @@ class OutcomeListener:
         self.waiting: dict[int, asyncio.Future[Outcome]] = {}
         self.early: OrderedDict[int, Outcome] = OrderedDict()
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.decided = Histogram(
+            "jiedu_http_intake_decided_seconds",
+            "From publishing an HTTP-posted event to INTAKE to hearing the intake's outcome",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=None,  # exposed by /metrics from here: one per app, not per process
+        )
         self.sub: Any = None
 
     async def start(self) -> None:
@@ -119,15 +125,6 @@ def listener(ctx: Context) -> OutcomeListener:
     if not isinstance(found, OutcomeListener):
         raise HTTPException(503, "not connected to NATS: the intake cannot be reached")
     return found
-
-
-DECIDED = Histogram(
-    "jiedu_http_intake_decided_seconds",
-    "From publishing an HTTP-posted event to INTAKE to hearing the intake's outcome",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-    registry=None,
-)
-"""Kept per process, exposed by /metrics (not in the global registry: tests build many apps)."""
 
 
 def split(body: bytes) -> tuple[list[tuple[bytes, Any]], bool]:
@@ -239,7 +236,7 @@ async def submit(
     answers = []
     for seq, future in zip(sequences, futures, strict=True):
         if future in done:
-            DECIDED.observe(elapsed)
+            outcomes.decided.observe(elapsed)
             answers.append(answer(future.result(), seq))
         else:
             outcomes.forget(seq)

@@ -23,7 +23,7 @@ from services import audit
 from services.adapters.eventlog import LogError, check_streams
 from services.api.auth import Overseer
 from services.api.context import Context, context_of
-from services.api.intake import DECIDED, OutcomeListener
+from services.api.intake import OutcomeListener
 from services.api.responses import JieduJSON, reply
 from services.deadlines import CATEGORIES, category
 from services.projector import Lag, lags
@@ -199,12 +199,14 @@ async def metrics(ctx: Ctx) -> Response:
     except HTTPException:
         found = []
     families += await ctx.read(_store_families, ctx, found)
-    listener = ctx.extras.get("outcomes")
-    families += _outcome_families(listener if isinstance(listener, OutcomeListener) else None)
+    found_listener = ctx.extras.get("outcomes")
+    listener = found_listener if isinstance(found_listener, OutcomeListener) else None
+    families += _outcome_families(listener)
     up = GaugeMetricFamily("jiedu_nats_connected", "Whether the API is connected to NATS")
     up.add_metric([], 1.0 if ctx.nc is not None and ctx.nc.is_connected else 0.0)
     families.append(up)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
-    registry.register(DECIDED)
+    if listener is not None:
+        registry.register(listener.decided)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
