@@ -33,6 +33,7 @@ from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
 from services.adapters.identities import Credentials
 from services.adapters.readmodels import SQLITE_FILE, ReadStore
+from services.api.process import ApiProcess
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
 from services.projector import ProjectorProcess, store_for, wait_caught_up
@@ -57,6 +58,8 @@ class Parts:
     log_name: str = "jiedu"
     """This process's log file under `<data dir>/logs`; the projector process's is
     `<log_name>-projector` (see `services.adapters.logs`)."""
+    http: tuple[str, int] | None = None
+    """Where to serve the HTTP API (in a process of its own); None: no HTTP."""
     nc: Client | None = None
     """The intake's connection (the broker's)."""
     store: ReadStore | None = None
@@ -93,6 +96,10 @@ class Parts:
             operator = await self._connect("jiedu-operator")
             self.services.append(audit.QuarterlyCheckpoints(operator.jetstream(), key))
             self.checkpoints = True
+        if self.http is not None:
+            host, port = self.http
+            url = bootstrap.nats_url(self.settings)
+            self.services.append(ApiProcess(self.settings, url, host, port))
         for service in self.services:
             await service.start()
         if self.projections and self.deadlines:
@@ -138,6 +145,9 @@ def running(parts: Parts) -> list[tuple[str, str]]:
         lines.append(("checkpoints", "signs each quarter's chain head with the office key"))
     else:
         lines.append(("checkpoints", "off: no office key (`jiedu keys init`, then restart)"))
+    if parts.http is not None:
+        host, port = parts.http
+        lines.append(("HTTP API", f"http://{host}:{port}/api/v1 (OpenAPI at /api/v1/docs)"))
     lines.append(("identities", f"{settings.credentials}/ (a seed per party)"))
     lines.append(("logs", f"{logs.log_file(settings, parts.log_name).parent}/ (JSON, rotated)"))
     return lines

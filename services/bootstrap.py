@@ -108,6 +108,7 @@ PARTY_OF_CONNECTION: dict[str, str] = {
     "jiedu-rebuild": permissions.PROJECTOR,
     "jiedu-audit-checkpoint": permissions.OPERATOR,
     "jiedu-operator": permissions.OPERATOR,
+    "jiedu-api": permissions.API_PARTY,
 }
 """Whom each of Jiedu's services' connections speaks for, by the connection's name. Any other
 connection names its party itself (`connect(..., party=...)`): the read-only commands (`jiedu

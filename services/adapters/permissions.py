@@ -13,6 +13,8 @@ where its party may not. A new organ is one line of `events/data/organs.json`.
     deadlines      jiedu.events.*.*.<deadline type>; reads EVENTS its inbox
     projector      reads EVENTS                                  its inbox
     auditor        reads EVENTS, REJECTED, CHECKPOINTS, outcomes its inbox
+    api            jiedu.intake.*.*.* (not the monitor's);       every source's outcomes,
+                   reads REJECTED, CHECKPOINTS, outcomes         its inbox
     operator       the JetStream API (streams, consumers,        its inbox
                    buckets), CHECKPOINTS, the buckets' keys
 
@@ -37,7 +39,9 @@ PROJECTOR = "projector"
 AUDITOR = "auditor"
 OPERATOR = "operator"
 MONITOR_PARTY = "monitor"
-SERVICES = (INTAKE, DEADLINES, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY)
+API_PARTY = "api"
+"""The HTTP API: publishes the departments' HTTP intake for them, and reads for its readers."""
+SERVICES = (INTAKE, DEADLINES, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY, API_PARTY)
 """The parties that are not an organ's upstream system."""
 
 DEADLINE_TYPES = tuple(t.__name__ for t in EVENT_TYPES if t.__name__.startswith("Deadline"))
@@ -175,6 +179,22 @@ def table(organs: Organs) -> dict[str, Permissions]:
         *reads(streams.REJECTED),
         *reads(streams.CHECKPOINTS),
         *reads(_kv_stream(outcomes)),
+    )
+    monitor_subject = streams.INTAKE_SUBJECT.format(
+        source_department=monitor_department, source_system=monitor_system, case_id="*"
+    )
+    parties[API_PARTY] = Permissions(
+        # each organ's events as that organ's system (the API checks the caller's token
+        # first); never the monitor's feed, which speaks over NATS with its own key (OP-5)
+        publish=(
+            *COMMON,
+            streams.INTAKE_SUBJECTS,
+            *reads(streams.REJECTED),
+            *reads(streams.CHECKPOINTS),
+            *reads(_kv_stream(outcomes)),
+        ),
+        publish_deny=(monitor_subject,),
+        subscribe=(streams.ALL_OUTCOMES, f"{inbox_prefix(API_PARTY)}.>"),
     )
     parties[OPERATOR] = _service(
         OPERATOR,

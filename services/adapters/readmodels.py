@@ -374,16 +374,35 @@ class Tx(ABC):
         where: Mapping[str, Any] | None = None,
         order_by: Sequence[str] | None = None,
         limit: int | None = None,
+        after: Sequence[Any] | None = None,
     ) -> list[Row]:
-        """Rows of one table whose columns equal the values in `where` (None values ignored)."""
+        """Rows of one table whose columns equal the values in `where` (None values ignored; a
+        tuple or frozenset: any of its values); with `after` (values of the `order_by` columns, which must not be null), only the rows
+        that come after them: a page that starts where the last one ended (a cursor)."""
         to, from_ = self._convert(table)
         given = {c: v for c, v in (where or {}).items() if v is not None}
         unknown = given.keys() - table.columns.keys()
         if unknown or not set(order_by or ()) <= table.columns.keys():
             raise KeyError(f"{table.name} has no column {sorted(unknown) or order_by}")
-        clause = " AND ".join(f'"{c}" = ?' for c in given)
-        params = [to[table.column_names.index(c)](v) for c, v in given.items()]
-        order = ", ".join(f'"{c}"' for c in (order_by or table.key))
+        conditions: list[str] = []
+        params: list[Any] = []
+        for c, v in given.items():
+            convert = to[table.column_names.index(c)]
+            if isinstance(v, tuple | frozenset):  # any of these values
+                conditions.append(f'"{c}" IN ({", ".join("?" for _ in v) or "NULL"})')
+                params += [convert(x) for x in sorted(v)]
+            else:
+                conditions.append(f'"{c}" = ?')
+                params.append(convert(v))
+        columns = tuple(order_by or table.key)
+        if after is not None:
+            if len(after) != len(columns):
+                raise ValueError(f"a cursor of {table.name} has {len(columns)} values")
+            names = ", ".join(f'"{c}"' for c in columns)
+            conditions.append(f"({names}) > ({', '.join('?' for _ in columns)})")
+            params += [to[table.column_names.index(c)](v) for c, v in zip(columns, after, strict=True)]
+        clause = " AND ".join(conditions)
+        order = ", ".join(f'"{c}"' for c in columns)
         sql = (
             f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in table.column_names)} "
             f"FROM {self.q(physical)}{' WHERE ' + clause if clause else ''} ORDER BY {order}"
@@ -636,13 +655,14 @@ class ReadStore(ABC):
         where: Mapping[str, Any] | None = None,
         order_by: Sequence[str] | None = None,
         limit: int | None = None,
+        after: Sequence[Any] | None = None,
     ) -> list[Row]:
         """Rows of the live generation (what the view `table.name` shows); [] before any."""
         with self.transaction(write=False) as tx:
             live = tx.live(projection.name)
             if live is None:
                 return []
-            return tx.select(table, live.physical(table), where, order_by, limit)
+            return tx.select(table, live.physical(table), where, order_by, limit, after)
 
     def dump(self, projection: Projection, gen: Generation | None = None) -> dict[str, list[Row]]:
         """Every row of every table of a generation (default: the live one), ordered by key:

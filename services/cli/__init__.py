@@ -22,8 +22,9 @@ from services.adapters import logs, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
 from services.adapters.identities import MissingIdentity
+from services.api.process import DEFAULT_HOST, DEFAULT_PORT, parse_address
 from services.app import Parts, application, load_demo_showing
-from services.cli import audit, bench, creds, deadlines, incidents, read, report, screen
+from services.cli import api, audit, bench, creds, deadlines, incidents, read, report, screen
 from services.cli.common import (
     DataDir,
     Json,
@@ -66,10 +67,18 @@ def up(
     with_demo: Annotated[bool, typer.Option("--demo", help="load a demo quarter")] = False,
     quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
     log_format: LogFormat = None,
+    http: Annotated[
+        str, typer.Option("--http", envvar="JIEDU_HTTP", help="serve the HTTP API at HOST:PORT")
+    ] = f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+    no_http: Annotated[bool, typer.Option("--no-http", help="no HTTP API")] = False,
 ) -> None:
     """Start the whole system: its own nats-server (unless NATS_URL is set), the intake, every
-    projection and the deadline service; print what runs once it is ready, then stay quiet but
-    for warnings and errors. Runs until Ctrl-C."""
+    projection, the deadline service and the HTTP API; print what runs once it is ready, then
+    stay quiet but for warnings and errors. Runs until Ctrl-C."""
+    try:
+        address = None if no_http else parse_address(http)
+    except ValueError:
+        fail(f"--http {http}: give HOST:PORT, e.g. 127.0.0.1:8080")
     try:
         with bootstrap.owning(_settings(data_dir, log_format)) as own:
             settings = own.settings
@@ -80,7 +89,7 @@ def up(
                     f"{own.adopted}, left by an earlier run) at {settings.nats_url}; it stops "
                     "with this one", err=True,
                 )
-            parts = Parts(settings)
+            parts = Parts(settings, http=address)
             demo_quarter = quarter if with_demo else None
             shown = screen.Screen(settings, demo=with_demo)
             asyncio.run(
@@ -311,6 +320,7 @@ report.register(app)
 incidents.register(app)
 creds.register(app)
 bench.register(app)
+api.register(app)
 
 
 def main() -> None:

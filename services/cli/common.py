@@ -3,7 +3,8 @@
 A command refuses bad input with one line on standard error and exit status 2 (`fail`), never a
 traceback; exit 1 is kept for a negative answer (a rejected event, a divergence, no such event).
 
-JSON (`print_json`, behind every `--json`): one document, UTF-8, indented by two spaces, keys
+JSON (`print_json`, behind every `--json`; `services.adapters.jsonform`, which the HTTP API
+shares): one document, UTF-8, indented by two spaces, keys
 in the order of the record; times ISO 8601 as the district reads them, in Asia/Shanghai with
 the offset written out (`2026-07-06T09:30:00+08:00`); days `YYYY-MM-DD`; absent values `null`.
 A command that streams (`jiedu tail --json`) writes the same form one compact object a line.
@@ -15,16 +16,14 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
-import orjson
 import typer
-from pydantic import AnyUrl
 
-from domain.calendar import SHANGHAI
 from events.outcomes import Outcome
+from services.adapters.jsonform import compact, json_bytes
+from services.adapters.jsonform import local_time as local_time
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="where the embedded server and read models live")
@@ -38,35 +37,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def local_time(at: datetime) -> str:
-    """A time in Asia/Shanghai, ISO 8601 with its +08:00 offset."""
-    return at.astimezone(SHANGHAI).isoformat()
-
-
-def _default(value: object) -> object:
-    if isinstance(value, datetime):
-        return local_time(value)
-    if isinstance(value, date | time):  # orjson passes these through with datetimes
-        return value.isoformat()
-    if isinstance(value, AnyUrl):
-        return str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def json_bytes(value: object) -> bytes:
-    """`value` in Jiedu's one JSON form (see the module docstring)."""
-    return orjson.dumps(
-        value, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_PASSTHROUGH_DATETIME
-    )
-
-
 def print_json(value: object) -> None:
     sys.stdout.write(json_bytes(value).decode() + "\n")
 
 
 def json_line(value: object) -> str:
     """`value` in the same form on one line, for a stream of them (JSON Lines: `jiedu tail`)."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+    return compact(value).decode()
 
 
 def out_dir(path: Path, option: str = "--out") -> Path:

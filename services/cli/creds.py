@@ -15,6 +15,8 @@ import typer
 from services import bootstrap
 from services.adapters.config import Settings
 from services.adapters.identities import Credentials, MissingIdentity
+from services.adapters.tokens import AUDITOR, Tokens
+from services.cli.common import fail
 
 creds = typer.Typer(help="Identities of the parties: issue, list, revoke, server config.",
                     no_args_is_help=True)
@@ -24,7 +26,14 @@ DataDir = Annotated[
 ]
 
 
+tokens = typer.Typer(
+    help="Bearer tokens of the HTTP API, per organ and role (shown once, kept hashed).",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
+    creds.add_typer(tokens, name="token")
     app.add_typer(creds, name="creds")
 
 
@@ -105,3 +114,43 @@ def config(
     if out is not None:
         shutil.copyfile(written, out)
     typer.echo(written.read_text(), nl=False)
+
+
+@tokens.command("issue")
+def token_issue(
+    party: Annotated[
+        str, typer.Argument(help="an organ's code (gov_office: the office's role) or `auditor`")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Make an HTTP API token and print it once (only its hash is kept): an organ's code gives
+    a department's token (gov_office: the government office's), `auditor` an auditor's."""
+    settings, _ = _settings(data_dir)
+    if party != AUDITOR and party not in bootstrap.organs(settings):
+        fail(f"{party!r} is neither an organ of the district nor `auditor`")
+    record, token = Tokens(settings.credentials).issue(party)
+    typer.echo(token)
+    typer.echo(f"{party}: token {record.id}, role {record.role}; shown once, kept hashed", err=True)
+
+
+@tokens.command("list")
+def token_list(data_dir: DataDir = None) -> None:
+    """Every token: its ID, party, role, when issued and, if so, revoked (never the secret)."""
+    settings, _ = _settings(data_dir)
+    for r in Tokens(settings.credentials).records().values():
+        state = f"revoked {r.revoked_at}" if r.revoked_at else "live"
+        typer.echo(f"{r.id}  {r.party:<24} {r.role:<10} issued {r.issued_at}  {state}")
+
+
+@tokens.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="a token's ID, or a party (all its tokens)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a token, or every live token of a party: refused from the next request on."""
+    settings, _ = _settings(data_dir)
+    done = Tokens(settings.credentials).revoke(token)
+    if not done:
+        fail(f"no live token {token!r}", code=1)
+    for r in done:
+        typer.echo(f"{r.id} ({r.party}) revoked")

@@ -41,7 +41,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -84,8 +84,9 @@ Payload = tuple[str, bytes]
 """(intake subject, body)"""
 
 PARTS = ("ingest", "latency", "rebuild")
-OPTIONAL_PARTS = ("report",)
-"""Run only when asked for (`--parts report`): issue 7's report at 100 departments × 10,000 cases."""
+OPTIONAL_PARTS = ("report", "api")
+"""Run only when asked for: `--parts report`, issue 7's report at 100 departments × 10,000
+cases; `--parts api`, the HTTP API's reads and intake (`services.tools.bench_api`)."""
 RATE = 500.0
 """Events per second published for the latency part."""
 LATENCY_EVENTS = 5000
@@ -96,6 +97,8 @@ TARGETS = {
     "rebuild.sqlite.ratio": ">= 0.3",
     "latency_ms.p99": "<= 100",
     "rebuild.peak_rss_mb": "< 512 at 1M",
+    "api.read_p99_ms": "<= 50",
+    "api.intake.ratio": ">= 0.5",
 }
 
 Say = Callable[[str], None]
@@ -809,6 +812,8 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "rebuild.sqlite.ratio": lambda v: v >= 0.3,
         "latency_ms.p99": lambda v: v <= 100,
         "rebuild.peak_rss_mb": lambda v: v < 512,
+        "api.read_p99_ms": lambda v: v <= 50,
+        "api.intake.ratio": lambda v: v >= 0.5,
     }
     out: dict[str, dict[str, Any]] = {}
     for key, check in checks.items():
@@ -829,9 +834,12 @@ async def run(
     latency_events: int | None = None,
     rate: float = RATE,
     say: Say = _quiet,
+    more: Mapping[str, Callable[[Path, Say], Awaitable[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
     """Run the chosen parts with N events and return the figures (see the module docstring).
-    `postgres_url`: where to rebuild into PostgreSQL (None: skip that store)."""
+    `postgres_url`: where to rebuild into PostgreSQL (None: skip that store). `more`: parts
+    measured elsewhere, by name, each given the run's work directory (`api`:
+    `services.tools.bench_api`, which builds on this module)."""
     unknown = set(parts) - set(PARTS) - set(OPTIONAL_PARTS)
     if unknown:
         known = ", ".join(PARTS + OPTIONAL_PARTS)
@@ -878,6 +886,9 @@ async def run(
         if "report" in parts:
             say("report: 100 departments, 10,000 cases (best of two, vs JSON only)")
             result["report"] = await asyncio.to_thread(report_part, workdir)
+        for name, part in (more or {}).items():
+            if name in parts:
+                result[name] = await part(workdir, say)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["load"]["end"] = load()

@@ -46,6 +46,9 @@ CASES: list[tuple[str, list[str], str]] = [
      "cannot make the directory"),
     ("replay: --as-of an Arabic-Indic digit", ["replay", "--as-of", "٣", "--out", "{tmp}/r"],
      "'٣'"),
+    ("up: --http without a port", ["up", "--http", "localhost"], "--http localhost"),
+    ("api: --http with no such port", ["api", "--http", "127.0.0.1:99999"], "HOST:PORT"),
+    ("creds token issue: no such organ", ["creds", "token", "issue", "mars"], "'mars'"),
 ]
 
 

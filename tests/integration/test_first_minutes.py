@@ -77,7 +77,7 @@ def up_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("NATS_URL", "DATABASE_URL", "JIEDU_CREDENTIALS", "JIEDU_LOG_FORMAT")}
     return {**env, "JIEDU_NATS_PORT": str(free_port()), "JIEDU_LOG_LEVEL": "info",
-            "COLUMNS": "120", "TERM": "xterm"}
+            "JIEDU_HTTP": f"127.0.0.1:{free_port()}", "COLUMNS": "120", "TERM": "xterm"}
 
 
 @pytest.fixture
@@ -147,6 +147,7 @@ def test_up_on_a_terminal_prints_its_banner_once_ready_then_only_warnings_and_er
     parts = {line.split("  ")[1].strip(): line for line in lines[1:] if line.startswith("  ")}
     assert f"nats://127.0.0.1:{port}" in parts["NATS"] and str(data / "nats") in parts["NATS"]
     assert {"intake", "projector", "deadline service", "identities", "logs"} <= set(parts)
+    assert f"http://{up_env['JIEDU_HTTP']}/api/v1" in parts["HTTP API"]
     assert str(data / "creds") in parts["identities"]
     assert "jiedu keys init" in parts["checkpoints"]  # no office key yet: what to do
     assert "Try, in another terminal:" in lines

@@ -1,0 +1,38 @@
+"""`jiedu api`: the HTTP API alone, against a running system (its NATS server and read models)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated
+
+import typer
+
+from services import bootstrap
+from services.adapters.config import Settings
+from services.api.process import DEFAULT_HOST, DEFAULT_PORT, parse_address, serve
+from services.cli.common import DataDir, fail
+
+
+def register(app: typer.Typer) -> None:
+    app.command("api")(api)
+
+
+def api(
+    http: Annotated[
+        str, typer.Option("--http", envvar="JIEDU_HTTP", help="serve at HOST:PORT")
+    ] = f"{DEFAULT_HOST}:{DEFAULT_PORT}",
+    data_dir: DataDir = None,
+) -> None:
+    """Serve the HTTP API (/api/v1, /metrics, /healthz, /readyz) until Ctrl-C: the read models
+    of the data dir (or DATABASE_URL) and the NATS server `jiedu up` runs (or NATS_URL)."""
+    try:
+        host, port = parse_address(http)
+    except ValueError:
+        fail(f"--http {http}: give HOST:PORT, e.g. 127.0.0.1:8080")
+    with (
+        contextlib.suppress(KeyboardInterrupt),
+        bootstrap.serving(Settings.from_env(data_dir=data_dir)) as settings,
+    ):
+        typer.echo(f"HTTP API at http://{host}:{port}/api/v1/docs", err=True)
+        asyncio.run(serve(settings, host, port))
