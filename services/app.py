@@ -99,7 +99,9 @@ class Parts:
         if self.http is not None:
             host, port = self.http
             url = bootstrap.nats_url(self.settings)
-            self.services.append(ApiProcess(self.settings, url, host, port))
+            self.services.append(
+                ApiProcess(self.settings, url, host, port, log_name=f"{self.log_name}-api")
+            )
         for service in self.services:
             await service.start()
         if self.projections and self.deadlines:

@@ -25,8 +25,6 @@ import argparse
 import asyncio
 import bisect
 import contextlib
-import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -49,7 +47,7 @@ from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
-from services.adapters.processes import tied_to_parent
+from services.adapters.processes import ChildProcess
 from services.adapters.readmodels import (
     LIVE_STATE,
     RETIRED,
@@ -761,82 +759,20 @@ class ProjectorService:
                 delay = min(delay * 2, 30.0)
 
 
-class ProjectorProcess:
+class ProjectorProcess(ChildProcess):
     """Every projection in a process of its own (`python -m services.projector`), so that the
-    projections and the intake each have a core and a GIL of their own. Restarted with backoff
-    if it dies; stopped gracefully (SIGTERM, finishing the batches in hand) by `stop`; it stops
-    by itself if this process goes away first. It logs to its own file, `log_name`
+    projections and the intake each have a core and a GIL of their own; stopped gracefully,
+    finishing the batches in hand. It logs to its own file, `log_name`
     (`services.adapters.logs`: no two processes share one)."""
 
     def __init__(
         self, settings: Settings, nats_url: str, *, batch: int = DEFAULT_BATCH,
         log_name: str = "projector",
     ) -> None:
-        self.settings = settings
-        self.nats_url = nats_url
-        self.batch = batch
-        self.log_name = log_name
-        self.process: asyncio.subprocess.Process | None = None
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def _environment(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "NATS_URL": self.nats_url,
-            "JIEDU_DATA_DIR": str(self.settings.data_dir),
-            "JIEDU_CREDENTIALS": str(self.settings.credentials),
-            "JIEDU_LOG_LEVEL": self.settings.log_level,
-            "JIEDU_LOG_FORMAT": self.settings.log_format,
-            "JIEDU_LOG_MAX_BYTES": str(self.settings.log_max_bytes),
-            "JIEDU_LOG_BACKUPS": str(self.settings.log_backups),
-        }
-        env.pop("DATABASE_URL", None)
-        if self.settings.database_url:
-            env["DATABASE_URL"] = self.settings.database_url
-        return env
-
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.projector", "--batch", str(self.batch),
-            "--parent", str(os.getpid()), "--log-name", self.log_name, env=self._environment(),
-            preexec_fn=tied_to_parent(),  # also while it starts, before it watches `--parent`
+        super().__init__(
+            "projector", "services.projector", ["--batch", str(batch), "--log-name", log_name],
+            settings.child_environment(nats_url),
         )
-
-    async def start(self) -> None:
-        self._stopping.clear()
-        self.process = await self._spawn()
-        self._task = asyncio.create_task(self._supervise(), name="projector-process")
-
-    async def _supervise(self) -> None:
-        delay = 0.5
-        while True:
-            assert self.process is not None
-            code = await self.process.wait()
-            if self._stopping.is_set():
-                return
-            log.error("projector process exited, restarting", exit_code=code, delay_s=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
-                return
-            delay = min(delay * 2, 30.0)
-            self.process = await self._spawn()
-
-    async def stop(self, timeout: float = 30.0) -> None:
-        self._stopping.set()
-        process = self.process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                log.error("projector process did not stop in time: killed")
-                process.kill()
-                await process.wait()
-        if self._task is not None:
-            await self._task
 
 
 async def serve(

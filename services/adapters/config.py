@@ -44,6 +44,24 @@ class Settings:
     def credentials(self) -> Path:
         return self.credentials_dir or self.data_dir / "creds"
 
+    def child_environment(self, nats_url: str) -> dict[str, str]:
+        """The environment of a child process (`jiedu up`'s projector and API processes) that
+        works on this data dir, on the server at `nats_url`, logging as this process does."""
+        env = {
+            **os.environ,
+            "NATS_URL": nats_url,
+            "JIEDU_DATA_DIR": str(self.data_dir),
+            "JIEDU_CREDENTIALS": str(self.credentials),
+            "JIEDU_LOG_LEVEL": self.log_level,
+            "JIEDU_LOG_FORMAT": self.log_format,
+            "JIEDU_LOG_MAX_BYTES": str(self.log_max_bytes),
+            "JIEDU_LOG_BACKUPS": str(self.log_backups),
+        }
+        env.pop("DATABASE_URL", None)
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        return env
+
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
         env = os.environ

@@ -8,7 +8,8 @@ Where a process's records go:
   by size (`JIEDU_LOG_MAX_BYTES`, keeping `JIEDU_LOG_BACKUPS` old files `….log.1`, `….log.2`).
   One file per process, never shared: `RotatingFileHandler` is safe across threads, not across
   processes (two processes rotating one file lose lines). `jiedu up` (intake, deadline service,
-  checkpoints) writes `jiedu.log`, its projector process `jiedu-projector.log`; `jiedu demo`
+  checkpoints) writes `jiedu.log`, its projector process `jiedu-projector.log`, its
+  HTTP API process `jiedu-api.log`; `jiedu demo`
   `demo.log` and `demo-projector.log`. The parts run on their own (`jiedu intake`, `python -m
   services.deadlines`, `python -m services.projector`), of which several may run at once and
   which containers and systemd run, write no file: their standard error is their log.

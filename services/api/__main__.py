@@ -16,9 +16,16 @@ def main() -> None:
     parser.add_argument("--host", default=DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--parent", type=int, default=None)
+    parser.add_argument(
+        "--log-name", default=None,
+        help="write the log also to <data dir>/logs/LOG_NAME.log (as `jiedu up` has it do)",
+    )
     args = parser.parse_args()
     settings = Settings.from_env()
-    logs.configure(settings.log_level)
+    if args.log_name:
+        logs.for_process(settings, args.log_name)
+    else:
+        logs.configure(settings.log_level, fmt=settings.log_format)
     bootstrap.tune_gc()
     asyncio.run(serve(settings, args.host, args.port, parent=args.parent))
 

@@ -5,16 +5,13 @@ share one core and one GIL."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import sys
 
 import uvicorn
 
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.processes import tied_to_parent
+from services.adapters.processes import ChildProcess
 
 log = logs.get("jiedu.api")
 
@@ -53,66 +50,15 @@ async def serve(
     watch.cancel()
 
 
-class ApiProcess:
-    """`python -m services.api` as a child of `jiedu up`: restarted with backoff if it dies,
-    stopped with SIGTERM, and gone with its parent however that ends."""
+class ApiProcess(ChildProcess):
+    """`python -m services.api` as a child of `jiedu up`, logging to its own file `log_name`
+    under the data dir (`services.adapters.logs`)."""
 
-    def __init__(self, settings: Settings, nats_url: str, host: str, port: int) -> None:
-        self.settings, self.nats_url, self.host, self.port = settings, nats_url, host, port
-        self.process: asyncio.subprocess.Process | None = None
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def _environment(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "NATS_URL": self.nats_url,
-            "JIEDU_DATA_DIR": str(self.settings.data_dir),
-            "JIEDU_CREDENTIALS": str(self.settings.credentials),
-            "JIEDU_LOG_LEVEL": self.settings.log_level,
-        }
-        env.pop("DATABASE_URL", None)
-        if self.settings.database_url:
-            env["DATABASE_URL"] = self.settings.database_url
-        return env
-
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.api", "--host", self.host, "--port", str(self.port),
-            "--parent", str(os.getpid()), env=self._environment(),
-            preexec_fn=tied_to_parent(),
+    def __init__(
+        self, settings: Settings, nats_url: str, host: str, port: int, *,
+        log_name: str = "api",
+    ) -> None:
+        super().__init__(
+            "api", "services.api", ["--host", host, "--port", str(port), "--log-name", log_name],
+            settings.child_environment(nats_url), stop_timeout_s=10.0,
         )
-
-    async def start(self) -> None:
-        self._stopping.clear()
-        self.process = await self._spawn()
-        self._task = asyncio.create_task(self._supervise(), name="api-process")
-
-    async def _supervise(self) -> None:
-        delay = 0.5
-        while True:
-            assert self.process is not None
-            code = await self.process.wait()
-            if self._stopping.is_set():
-                return
-            log.error("api process exited, restarting", exit_code=code, delay_s=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            if self._stopping.is_set():
-                return
-            delay = min(delay * 2, 30.0)
-            self.process = await self._spawn()
-
-    async def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        process = self.process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        if self._task is not None:
-            await self._task

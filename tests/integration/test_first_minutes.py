@@ -161,7 +161,7 @@ def test_up_on_a_terminal_prints_its_banner_once_ready_then_only_warnings_and_er
     assert "partition acquired" not in shown  # an info record: in the file, not on the terminal
 
     logged = data / "logs"
-    assert {p.name for p in logged.iterdir()} == {"jiedu.log", "jiedu-projector.log"}
+    assert {p.name for p in logged.iterdir()} == {"jiedu.log", "jiedu-projector.log", "jiedu-api.log"}
     records = json_records((logged / "jiedu.log").read_text())
     assert {"partition acquired", "projector process exited, restarting"} <= {
         r["event"] for r in records}
