@@ -1,0 +1,258 @@
+"""The web console's routes per role, on SQLite and PostgreSQL: login and its cookie, forms
+that another site cannot send, what the office, an auditor and a department see (a department:
+its own cases only, as in the API), a case's findings with their evidence linked to the
+timeline (REV-5), overdue PUB-2 clocks on the dashboard, the filters, the static files' caching,
+and the public Q&A page (QA-2) with and without a search bound."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from console_world import DRC_CASE, FINANCE_CASE, World, dialect, make_world
+from nats.aio.client import Client
+
+from services.adapters.config import Settings
+from services.adapters.readmodels import ReadStore
+from services.adapters.tokens import Tokens
+from services.console import qa
+from services.console.web import fingerprint
+
+__all__ = ["dialect"]
+
+
+@pytest.fixture
+async def world(
+    nc: Client, intake: object, settings: Settings, tmp_path: Path, dialect: str
+) -> AsyncIterator[World]:
+    async for made in make_world(nc, settings, tmp_path, dialect):
+        yield made
+
+
+def rows_of(html: str, table_id: str) -> str:
+    """The HTML of one dashboard section (from its heading to the next section)."""
+    start = html.index(f'id="{table_id}"')
+    return html[start:html.index("</section>", start)]
+
+
+# ── login, cookie, forms ─────────────────────────────────────────────────────────────────────
+
+
+async def test_console_pages_send_the_public_to_the_login_form(world: World) -> None:
+    async with world.client() as anyone:
+        for path in ("/console/", f"/console/cases/{DRC_CASE}", "/console/findings",
+                     "/console/deadlines", "/console/departments/drc"):
+            r = await anyone.get(path)
+            assert r.status_code == 303, path
+            assert r.headers["location"].startswith("/console/login?next=/console/")
+        htmx = await anyone.get("/console/live/clocks", headers={"HX-Request": "true"})
+        assert htmx.headers["HX-Redirect"].startswith("/console/login")
+        login = await anyone.get("/console/login")
+        assert login.status_code == 200 and 'name="token"' in login.text
+        assert "/qa" in login.text  # the public page needs no login and says so
+
+
+async def test_login_keeps_the_token_in_an_httponly_strict_cookie_until_logout(
+    world: World,
+) -> None:
+    async with world.client() as browser:
+        bad = await browser.post("/console/login", data={"token": "jiedu_nope_nope"})
+        assert bad.status_code == 401 and "令牌无效" in bad.text
+        assert "set-cookie" not in bad.headers
+
+        good = await browser.post(
+            "/console/login",
+            data={"token": world.tokens["gov_office"], "next": f"/console/cases/{DRC_CASE}"},
+        )
+        assert good.status_code == 303
+        assert good.headers["location"] == f"/console/cases/{DRC_CASE}"
+        cookie = good.headers["set-cookie"].lower()
+        assert "jiedu_token=" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+        page = await browser.get(good.headers["location"])
+        assert page.status_code == 200 and DRC_CASE in page.text
+
+        away = await browser.post(
+            "/console/login", data={"token": world.tokens["drc"], "next": "https://evil.example/"}
+        )
+        assert away.headers["location"] == "/console/"  # never sent to another site
+
+        out = await browser.post("/console/logout")
+        assert out.status_code == 303 and 'jiedu_token=""' in out.headers["set-cookie"]
+        assert (await browser.get("/console/")).status_code == 303
+
+
+async def test_a_revoked_token_logs_the_reader_out_at_once(world: World, settings: Settings) -> None:
+    async with world.client("finance") as browser:
+        assert (await browser.get("/console/")).status_code == 200
+        Tokens(settings.credentials).revoke("finance")
+        r = await browser.get("/console/")
+        assert r.status_code == 303 and r.headers["location"].startswith("/console/login")
+
+
+async def test_a_form_sent_from_another_site_is_refused(world: World) -> None:
+    async with world.client() as browser:
+        forged = await browser.post(
+            "/console/login", data={"token": world.tokens["gov_office"]},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert forged.status_code == 403 and "set-cookie" not in forged.headers
+        cross = await browser.post(
+            "/console/login", data={"token": world.tokens["gov_office"]},
+            headers={"Sec-Fetch-Site": "cross-site"},
+        )
+        assert cross.status_code == 403
+        same = await browser.post(
+            "/console/login", data={"token": world.tokens["gov_office"]},
+            headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+        )
+        assert same.status_code == 303
+
+
+# ── what each role sees ──────────────────────────────────────────────────────────────────────
+
+
+async def test_the_office_dashboard_shows_every_overdue_pub_2_clock_and_operations(
+    world: World,
+) -> None:
+    async with world.client("gov_office") as office:
+        r = await office.get("/console/")
+    assert r.status_code == 200
+    assert r.headers["cache-control"] == "no-store" and r.headers["x-frame-options"] == "DENY"
+    overdue = rows_of(r.text, "overdue")
+    for case in (DRC_CASE, FINANCE_CASE):  # issued in July, no website text since: PUB-2 late
+        assert re.search(rf"PUB-2</span></td>\s*<td><a class=\"mono\" href=\"/console/cases/{case}\"",
+                         overdue), case
+    assert "区发展和改革委员会" in r.text or "发展改革" in r.text  # departments by name
+    assert "运行状况" in r.text and "case_summary" in r.text  # the projections' lag
+    assert 'hx-get="/console/live/clocks"' in r.text and 'hx-trigger="every 15s"' in r.text
+    async with world.client("gov_office") as office:
+        live = await office.get("/console/live/clocks", headers={"HX-Request": "true"})
+    assert live.status_code == 200 and FINANCE_CASE in live.text and "<html" not in live.text
+
+
+async def test_an_auditor_reads_everything_but_a_department_only_its_own(world: World) -> None:
+    async with world.client("auditor") as auditor:
+        for path in (f"/console/cases/{FINANCE_CASE}", "/console/departments/finance",
+                     "/console/findings?department=finance"):
+            r = await auditor.get(path)
+            assert r.status_code == 200 and FINANCE_CASE in r.text, path
+
+    async with world.client("drc") as drc:
+        dashboard = await drc.get("/console/")
+        assert DRC_CASE in dashboard.text and FINANCE_CASE not in dashboard.text
+        assert "运行状况" not in dashboard.text  # the district's operations are not a department's
+        cases = await drc.get("/console/cases")
+        assert DRC_CASE in cases.text and FINANCE_CASE not in cases.text
+        deadlines = await drc.get("/console/deadlines")
+        assert DRC_CASE in deadlines.text and FINANCE_CASE not in deadlines.text
+        findings = await drc.get("/console/findings")
+        assert DRC_CASE in findings.text and FINANCE_CASE not in findings.text
+        # another's case is "not found", as the API answers, so its existence does not leak
+        other = await drc.get(f"/console/cases/{FINANCE_CASE}")
+        assert other.status_code == 404 and "text/html" in other.headers["content-type"]
+        assert (await drc.get("/console/departments/finance")).status_code == 404
+        assert (await drc.get("/console/findings?department=finance")).status_code == 403
+        assert (await drc.get("/console/cases?department=finance")).status_code == 403
+        own = await drc.get("/console/departments/drc")
+        assert own.status_code == 200 and DRC_CASE in own.text
+
+
+async def test_the_case_page_links_the_rev_5_findings_evidence_to_the_timeline(
+    world: World,
+) -> None:
+    async with world.client("gov_office") as office:
+        r = await office.get(f"/console/cases/{DRC_CASE}")
+    assert r.status_code == 200
+    issued_id = world.issued["drc"]["event_id"]
+    finding = re.search(r'<article class="finding open violation" id="finding-([^"]+)">(.*?)</article>',
+                        r.text, re.S)
+    assert finding is not None and "REV-5" in finding.group(2)
+    assert f'href="#ev-{issued_id}"' in finding.group(2)  # the evidence names the issue event
+    assert f'id="ev-{issued_id}"' in r.text  # … which the timeline holds
+    timeline = r.text[r.text.index('class="timeline"'):]
+    assert timeline.index("DraftSubmitted") < timeline.index("PolicyIssued")
+    clocks = r.text[r.text.index("Clocks</small></h2>"):r.text.index("Findings</small></h2>")]
+    assert "PUB-2" in clocks and "s-overdue" in clocks  # overdue
+    assert "QA-4" in clocks and "met_on_time" in clocks  # answered at once
+
+
+async def test_findings_and_deadlines_filter_as_the_cli_does(world: World) -> None:
+    async with world.client("gov_office") as office:
+        rev5 = await office.get("/console/findings?rule=rev-5&status=open")
+        none = await office.get("/console/findings?rule=SYNC-1")
+        late = await office.get("/console/deadlines?state=overdue&department=finance")
+        met = await office.get("/console/deadlines?state=met")
+        bad = await office.get("/console/deadlines?state=sideways")
+    assert DRC_CASE in rev5.text and FINANCE_CASE in rev5.text
+    assert "no findings match" in none.text
+    assert FINANCE_CASE in late.text and DRC_CASE not in late.text and "PUB-2" in late.text
+    assert "QA-4" in met.text and "PUB-2" not in met.text
+    assert bad.status_code == 400
+
+
+# ── static files, the public Q&A page ────────────────────────────────────────────────────────
+
+
+async def test_static_files_are_vendored_fingerprinted_and_cached(world: World) -> None:
+    async with world.client() as anyone:
+        login = await anyone.get("/console/login")
+        src = re.search(r'src="(/console/static/htmx\.min\.js\?v=[0-9a-f]{12})"', login.text)
+        assert src is not None and src.group(1).endswith(fingerprint("htmx.min.js"))
+        fresh = await anyone.get(src.group(1))
+        assert fresh.status_code == 200 and b"htmx" in fresh.content
+        assert fresh.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert "javascript" in fresh.headers["content-type"]
+        stale = await anyone.get("/console/static/htmx.min.js?v=000000000000")
+        assert stale.headers["cache-control"] == "no-cache" and stale.headers["etag"]
+        again = await anyone.get("/console/static/htmx.min.js",
+                                 headers={"If-None-Match": stale.headers["etag"]})
+        assert again.status_code == 304
+        assert (await anyone.get("/console/static/../web.py")).status_code == 404
+
+
+class Library:
+    """A stand-in for the Q&A library's search: it records what the page asked and answers
+    entries whose question holds the query, so the test can tell the page shows what the
+    search returns, in its order, with the department passed through."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str | None, int]] = []
+        self.entries = [
+            qa.Hit("hrss-1", "灵活就业人员社保补贴怎么申请？", "登录渝中区人社局网站申请。", "hrss"),
+            qa.Hit("edu-1", "义务教育入学怎么报名？", "5月中旬网上报名。", "education"),
+        ]
+
+    def __call__(self, store: ReadStore, query: str, *, department: str | None,
+                 limit: int) -> qa.Found:
+        self.asked.append((query, department, limit))
+        hits = [h for h in self.entries if query in h.question
+                and (department is None or h.department == department)]
+        return qa.Found(hits[:limit], answerable=bool(hits))
+
+
+async def test_the_public_qa_page_qa_2_shows_what_the_search_finds(world: World) -> None:
+    async with world.client() as anyone:
+        unbound = await anyone.get("/qa?q=社保")
+        assert unbound.status_code == 503 and "检索暂不可用" in unbound.text
+
+        library = Library()
+        world.app.state.qa_search = library
+        page = await anyone.get("/qa", params={"q": "社保补贴", "department": "hrss"})
+        assert page.status_code == 200 and "灵活就业人员社保补贴怎么申请" in page.text
+        assert "义务教育" not in page.text.split('id="results"')[1]
+        assert library.asked == [("社保补贴", "hrss", qa.LIMIT)]
+        assert page.headers["x-frame-options"] == "DENY"
+
+        nothing = await anyone.get("/qa/results", params={"q": "火星移民"})
+        assert "没有能回答" in nothing.text and "<html" not in nothing.text
+
+        embedded = await anyone.get("/qa", params={"q": "入学", "embed": "1"})
+        assert "义务教育入学怎么报名" in embedded.text
+        assert "x-frame-options" not in embedded.headers
+        assert "frame-ancestors *" in embedded.headers["content-security-policy"]
+        assert 'class="top' not in embedded.text  # no site header inside the district's page
+
+        unknown = await anyone.get("/qa", params={"q": "入学", "department": "nowhere"})
+        assert unknown.status_code == 200 and library.asked[-1][1] is None
