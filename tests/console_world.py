@@ -30,6 +30,7 @@ from services.adapters.readmodels import ReadStore, open_store
 from services.adapters.tokens import Tokens
 from services.api import create_app
 from services.api.context import Context
+from services.console import qa
 from services.projector import rebuild
 
 DRC_CASE, FINANCE_CASE = "CON-DRC-1", "CON-FIN-1"
@@ -94,3 +95,23 @@ async def make_world(
         await asyncio.to_thread(store.close)
         if schema is not None:
             drop_schema(schema)
+
+
+class Library:
+    """A stand-in for the Q&A library's search: it records what the page asked and answers
+    entries whose question holds the query, so the test can tell the page shows what the
+    search returns, in its order, with the department passed through."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, str | None, int]] = []
+        self.entries = [
+            qa.Hit("hrss-1", "灵活就业人员社保补贴怎么申请？", "登录渝中区人社局网站申请。", "hrss"),
+            qa.Hit("edu-1", "义务教育入学怎么报名？", "5月中旬网上报名。", "education"),
+        ]
+
+    def __call__(self, store: ReadStore, query: str, *, department: str | None,
+                 limit: int) -> qa.Found:
+        self.asked.append((query, department, limit))
+        hits = [h for h in self.entries if query in h.question
+                and (department is None or h.department == department)]
+        return qa.Found(hits[:limit], answerable=bool(hits))

@@ -11,11 +11,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from console_world import DRC_CASE, FINANCE_CASE, World, dialect, make_world
+from console_world import DRC_CASE, FINANCE_CASE, Library, World, dialect, make_world
 from nats.aio.client import Client
 
 from services.adapters.config import Settings
-from services.adapters.readmodels import ReadStore
 from services.adapters.tokens import Tokens
 from services.console import qa
 from services.console.web import fingerprint
@@ -210,26 +209,6 @@ async def test_static_files_are_vendored_fingerprinted_and_cached(world: World) 
                                  headers={"If-None-Match": stale.headers["etag"]})
         assert again.status_code == 304
         assert (await anyone.get("/console/static/../web.py")).status_code == 404
-
-
-class Library:
-    """A stand-in for the Q&A library's search: it records what the page asked and answers
-    entries whose question holds the query, so the test can tell the page shows what the
-    search returns, in its order, with the department passed through."""
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, str | None, int]] = []
-        self.entries = [
-            qa.Hit("hrss-1", "灵活就业人员社保补贴怎么申请？", "登录渝中区人社局网站申请。", "hrss"),
-            qa.Hit("edu-1", "义务教育入学怎么报名？", "5月中旬网上报名。", "education"),
-        ]
-
-    def __call__(self, store: ReadStore, query: str, *, department: str | None,
-                 limit: int) -> qa.Found:
-        self.asked.append((query, department, limit))
-        hits = [h for h in self.entries if query in h.question
-                and (department is None or h.department == department)]
-        return qa.Found(hits[:limit], answerable=bool(hits))
 
 
 async def test_the_public_qa_page_qa_2_shows_what_the_search_finds(world: World) -> None:
