@@ -368,6 +368,30 @@ class AuditReport(chain.ChainReport):
         }
 
 
+LAST_VERIFY = "last-verify.json"
+"""Where the last `jiedu audit verify` of a data dir left its report (`<data dir>/audit/`), for
+the API's chain page: who checked the chain, when, and what they found."""
+
+
+def record_verify(data_dir: Path, report: Mapping[str, Any]) -> Path:
+    """Keep `report` (a verify's `as_dict`, with its time) as the data dir's last verify."""
+    path = data_dir / "audit" / LAST_VERIFY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    temporary.replace(path)
+    return path
+
+
+def last_verify(data_dir: Path) -> dict[str, Any] | None:
+    """The last verify's report kept in the data dir; None if none ran here."""
+    try:
+        found: dict[str, Any] = orjson.loads((data_dir / "audit" / LAST_VERIFY).read_bytes())
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+    return found
+
+
 _COMPARED = tuple(c for c in TRAIL.column_names if c not in ("link", "recorded_at"))
 
 

@@ -45,6 +45,7 @@ from nats.aio.client import Client
 
 from domain.calendar import WorkingDayCalendar
 from domain.clocks import (
+    MET,
     Action,
     ClockKeeper,
     Leads,
@@ -56,6 +57,7 @@ from domain.clocks import Clock as DeadlineClock
 from events import streams
 from events.codec import encode
 from events.streams import Header
+from projections.base import Row
 from projections.deadlines import (
     CALENDAR_YEARS,
     CASES,
@@ -420,6 +422,22 @@ class DeadlineService:
         if self.store.dialect == "sqlite":
             return at.astimezone(UTC).isoformat(timespec="microseconds")
         return at
+
+
+UPCOMING, OVERDUE, PENDING, MET_STATE = "upcoming", "overdue", "pending_calendar", "met"
+CATEGORIES = (OVERDUE, UPCOMING, PENDING, MET_STATE)
+"""Where a clock stands for people (`jiedu deadlines`, the HTTP API), as of a moment."""
+
+
+def category(row: Row, now: datetime) -> str:
+    """upcoming, overdue, pending_calendar or met, as of ``now``."""
+    status = Status(row["status"])
+    if status is Status.PENDING_CALENDAR:
+        return PENDING
+    if status in MET:
+        return MET_STATE
+    due: datetime | None = row["due_at"]
+    return OVERDUE if status is Status.BREACHED or (due is not None and due <= now) else UPCOMING
 
 
 def clock_summary(store: ReadStore) -> dict[str, dict[str, int]]:

@@ -927,6 +927,21 @@ def write_report(report: Report, out: Path) -> dict[str, Path]:
     return files
 
 
+def _position(store: Any, name: str) -> int:
+    live = store.live(name)
+    return int(store.position(live)) if live is not None else 0
+
+
+def statistics_behind(store: Any) -> bool:
+    """The statistics read model is missing, of another version, or behind the others."""
+    live = store.live(Statistics.name)
+    if live is None or live.version != Statistics.version:
+        return True
+    others = max(_position(store, p.name) for p in (Deadlines, Findings))
+    return bool(store.position(live) < others)
+
+
+
 def quarterly(
     inputs: Inputs,
     quarter: str,

@@ -32,7 +32,18 @@ from fastapi import APIRouter, FastAPI
 
 from services import console
 from services.adapters.config import Settings
-from services.api import auth, cases, operations
+from services.api import (
+    auth,
+    cases,
+    deadlines,
+    departments,
+    findings,
+    intake,
+    operations,
+    records,
+    reports,
+)
+from services.api.access import AccessLog
 from services.api.context import Context, context_of
 from services.api.responses import JieduJSON
 
@@ -43,6 +54,12 @@ PREFIX = f"/api/{VERSION}"
 
 ROUTERS: tuple[APIRouter, ...] = (
     cases.router,
+    findings.router,
+    deadlines.router,
+    departments.router,
+    intake.router,
+    records.router,
+    reports.router,
     operations.router,
 )
 """The resources under /api/v1, in the order the OpenAPI document lists them."""
@@ -67,9 +84,16 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if own:
             await ctx.open()
+        listening = ctx.nc is not None and "outcomes" not in ctx.extras
+        if listening:
+            assert ctx.nc is not None
+            ctx.extras["outcomes"] = intake.OutcomeListener(ctx.nc)
+            await ctx.extras["outcomes"].start()
         try:
             yield
         finally:
+            if listening:
+                await ctx.extras.pop("outcomes").stop()
             if own:
                 await ctx.close()
 
@@ -90,4 +114,5 @@ def create_app(
         app.include_router(router)
     auth.install(app)
     console.install(app)
+    app.add_middleware(AccessLog)
     return app

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.adapters.tokens import Role
@@ -78,8 +79,13 @@ def principal_for(context: Context, token: str) -> Principal | None:
     return Principal(record.role, record.department, record.id)
 
 
+BEARER = HTTPBearer(auto_error=False, description="a token from `jiedu creds token issue`")
+"""Declares the scheme in the OpenAPI document; `principal` reads the header itself."""
+
+
 def principal(
-    request: Request, context: Annotated[Context, Depends(context_of)]
+    request: Request, context: Annotated[Context, Depends(context_of)],
+    declared: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
 ) -> Principal:
     """The request's principal (a FastAPI dependency): from its bearer token, else from the
     console's cookie, else the public."""

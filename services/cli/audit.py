@@ -13,7 +13,7 @@ import asyncio
 import functools
 import sys
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -200,6 +200,10 @@ def verify_command(
     if key is None:
         report.notes.append(f"no public key at {key_file}: checkpoints cannot be verified")
     seconds = time.perf_counter() - started
+    audit.record_verify(settings.data_dir, {
+        **report.as_dict(), "seconds": round(seconds, 3),
+        "verified_at": datetime.now(UTC).isoformat(),
+    })
     if as_json:
         print_json({**report.as_dict(), "seconds": round(seconds, 3)})
     else:

@@ -32,7 +32,6 @@ from domain.calendar import (
     confirmation,
     read_year_file,
 )
-from domain.clocks import MET, Status
 from events.catalogue import CalendarYearConfirmed
 from events.codec import encode
 from events.envelope import Actor
@@ -52,6 +51,7 @@ from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
 from services.adapters.readmodels import SQLITE_FILE
 from services.cli.common import DataDir, Json, fail, local_time, print_json, print_outcome
+from services.deadlines import CATEGORIES, MET_STATE, category
 from services.projector import store_for
 
 CalendarDir = Annotated[
@@ -63,8 +63,6 @@ CalendarDir = Annotated[
     ),
 ]
 
-UPCOMING, OVERDUE, PENDING, MET_STATE = "upcoming", "overdue", "pending_calendar", "met"
-CATEGORIES = (OVERDUE, UPCOMING, PENDING, MET_STATE)
 
 calendar_app = typer.Typer(
     no_args_is_help=True,
@@ -292,17 +290,6 @@ async def _submit(settings: Settings, event: CalendarYearConfirmed, timeout: flo
 
 
 # ── deadlines ────────────────────────────────────────────────────────────────────────────────
-
-
-def category(row: Row, now: datetime) -> str:
-    """upcoming, overdue, pending_calendar or met, as of ``now``."""
-    status = Status(row["status"])
-    if status is Status.PENDING_CALENDAR:
-        return PENDING
-    if status in MET:
-        return MET_STATE
-    due: datetime | None = row["due_at"]
-    return OVERDUE if status is Status.BREACHED or (due is not None and due <= now) else UPCOMING
 
 
 def _local(value: datetime | None) -> str:

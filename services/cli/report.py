@@ -19,14 +19,13 @@ from typing import Annotated
 import typer
 
 from domain.calendar import SHANGHAI
-from projections.deadlines import Deadlines
-from projections.findings import Findings
 from projections.statistics import Statistics
 from services import audit, bootstrap, report
 from services.adapters.config import Settings
 from services.adapters.readmodels import ReadStore
 from services.cli.common import DataDir, fail, out_dir
 from services.projector import rebuild, store_for
+from services.report import statistics_behind
 
 report_app = typer.Typer(no_args_is_help=True, help="Reports published from the log (SUP-1).")
 
@@ -34,20 +33,6 @@ report_app = typer.Typer(no_args_is_help=True, help="Reports published from the 
 def register(app: typer.Typer) -> None:
     """Add `report quarterly` to the `jiedu` command line."""
     app.add_typer(report_app, name="report")
-
-
-def _position(store: ReadStore, name: str) -> int:
-    live = store.live(name)
-    return store.position(live) if live is not None else 0
-
-
-def statistics_behind(store: ReadStore) -> bool:
-    """The statistics read model is missing, of another version, or behind the others."""
-    live = store.live(Statistics.name)
-    if live is None or live.version != Statistics.version:
-        return True
-    others = max(_position(store, p.name) for p in (Deadlines, Findings))
-    return store.position(live) < others
 
 
 async def _build_statistics(settings: Settings, store: ReadStore) -> None:

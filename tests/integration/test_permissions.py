@@ -35,9 +35,9 @@ VIOLATION_WAIT_S = 10.0
 DEPARTMENT = "finance"
 OTHER_DEPARTMENT = "education"
 NOT_INTAKE = (DEPARTMENT, permissions.MONITOR_PARTY, permissions.DEADLINES, permissions.PROJECTOR,
-              permissions.AUDITOR, permissions.OPERATOR)
+              permissions.AUDITOR, permissions.OPERATOR, permissions.API_PARTY)
 NOT_OPERATOR = (DEPARTMENT, permissions.MONITOR_PARTY, permissions.INTAKE, permissions.DEADLINES,
-                permissions.PROJECTOR, permissions.AUDITOR)
+                permissions.PROJECTOR, permissions.AUDITOR, permissions.API_PARTY)
 
 
 class Party:
@@ -169,6 +169,39 @@ async def test_the_intake_may_not_publish_as_a_source(nc: Client, as_party: Conn
     await refused_publish(intake, streams.intake_subject(DEPARTMENT, "oa", "C-1"))
 
 
+# ── the HTTP API ─────────────────────────────────────────────────────────────────────────────
+
+
+async def test_the_api_publishes_any_organs_intake_but_never_the_monitors(
+    nc: Client, as_party: Connect
+) -> None:
+    """The API posts for each organ it has checked a token of; the monitor's feed (OP-5) it
+    may not speak for at all."""
+    api = await as_party(permissions.API_PARTY)
+    for department in (DEPARTMENT, OTHER_DEPARTMENT, "cyberspace_office"):
+        ack = await api.js.publish(streams.intake_subject(department, "oa", "C-1"), b"{}")
+        assert ack.stream == streams.INTAKE
+    await refused_publish(api, streams.intake_subject("cyberspace_office", "monitor", "C-1"))
+    assert await count(nc, streams.INTAKE) == 3
+
+
+async def test_the_api_may_not_read_the_log_nor_hear_another_partys_replies(
+    as_party: Connect,
+) -> None:
+    """It reads REJECTED, CHECKPOINTS and the outcomes (for its readers and its intake), and
+    the projections' read models: never the log's events themselves, nor anyone's inbox."""
+    api = await as_party(permissions.API_PARTY)
+    await refused_request(api, f"$JS.API.CONSUMER.CREATE.{streams.EVENTS}", b"{}")
+    await refused_request(api, f"$JS.API.DIRECT.GET.{streams.EVENTS}", b'{"seq": 1}')
+    await refused_request(api, f"$JS.API.CONSUMER.MSG.NEXT.{streams.INTAKE}.intake-0", b"1")
+    for subject in ("_INBOX_intake.>", streams.ALL_EVENTS, "jiedu.rejected.>"):
+        await api.nc.subscribe(subject)
+        await api.violation(subject)
+    # what it may: every source's outcomes, and REJECTED's messages
+    await api.nc.subscribe(streams.ALL_OUTCOMES)
+    assert (await api.js.stream_info(streams.REJECTED)).config.name == streams.REJECTED
+
+
 # ── the log ──────────────────────────────────────────────────────────────────────────────────
 
 
@@ -257,7 +290,7 @@ async def test_only_the_operator_creates_a_stream(as_party: Connect, party: str)
 @pytest.mark.parametrize(
     "party",
     [DEPARTMENT, permissions.MONITOR_PARTY, permissions.AUDITOR, permissions.PROJECTOR,
-     permissions.DEADLINES],
+     permissions.DEADLINES, permissions.API_PARTY],
 )
 @pytest.mark.parametrize("bucket", [streams.OUTCOMES_BUCKET, streams.LEASES_BUCKET])
 async def test_nobody_but_the_intake_and_the_operator_writes_the_outcomes_or_leases(
