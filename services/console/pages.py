@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.api import cases
+from services.api import cases, deadlines, departments, findings, pages
 from services.api.auth import COOKIE, Principal, principal_for
 from services.api.context import Context
 from services.console import live, reads
@@ -31,10 +31,14 @@ from services.console.web import (
     safe_next,
     viewer_or_none,
 )
+from services.deadlines import MET_STATE, OVERDUE, PENDING, UPCOMING, category
 
 router = APIRouter(include_in_schema=False)
 
 Filter = Annotated[str | None, Query(max_length=200)]
+Cursor = Annotated[str | None, Query(max_length=2048)]
+PAGE = 100
+"""Rows per page of the lists (the API's cursor pages them)."""
 
 
 def _blank(value: str | None) -> str | None:
@@ -86,26 +90,29 @@ async def logout(request: Request) -> Response:
 # ── dashboard ────────────────────────────────────────────────────────────────────────────────
 
 
+async def _dashboard(ctx: Context, who: Principal) -> dict[str, Any]:
+    return await ctx.read(reads.dashboard, ctx, who, datetime.now(UTC))
+
+
 @router.get(f"{BASE}/", response_class=HTMLResponse)
 async def dashboard(request: Request, ctx: Ctx, who: Viewer) -> Response:
-    """工作台: overdue clocks, clocks due in the next 3 working days, compliance per department,
+    """工作台: overdue clocks, clocks due in the next 3 working days, each department's figures,
     and (for the office and auditors) the projections' lag, incidents and the last day's
     rejections. The live parts refresh themselves (htmx)."""
-    data = await ctx.read(reads.dashboard, ctx.read_store(), who, datetime.now(UTC))
-    operations = await live.operations(ctx, who)
-    return page(request, "dashboard.html", {**_common(ctx, who), **data, "ops": operations})
+    return page(request, "dashboard.html", {
+        **_common(ctx, who), **await _dashboard(ctx, who), "ops": await live.operations(ctx, who),
+    })
 
 
 @router.get(f"{BASE}/live/clocks", response_class=HTMLResponse)
 async def live_clocks(request: Request, ctx: Ctx, who: Viewer) -> Response:
-    data = await ctx.read(reads.dashboard, ctx.read_store(), who, datetime.now(UTC))
-    return page(request, "live_clocks.html", {**_common(ctx, who), **data})
+    return page(request, "live_clocks.html", {**_common(ctx, who), **await _dashboard(ctx, who)})
 
 
 @router.get(f"{BASE}/live/operations", response_class=HTMLResponse)
 async def live_operations(request: Request, ctx: Ctx, who: Viewer) -> Response:
-    operations = await live.operations(ctx, who)
-    return page(request, "live_operations.html", {**_common(ctx, who), "ops": operations})
+    return page(request, "live_operations.html",
+                {**_common(ctx, who), "ops": await live.operations(ctx, who)})
 
 
 # ── cases ────────────────────────────────────────────────────────────────────────────────────
@@ -114,7 +121,7 @@ async def live_operations(request: Request, ctx: Ctx, who: Viewer) -> Response:
 @router.get(f"{BASE}/cases", response_class=HTMLResponse)
 async def case_list(
     request: Request, ctx: Ctx, who: Viewer, department: Filter = None, status: Filter = None,
-    scope: Filter = None, kind: Filter = None, cursor: Annotated[str | None, Query(max_length=2048)] = None,
+    scope: Filter = None, kind: Filter = None, cursor: Cursor = None,
 ) -> Response:
     """案件概览, a page at a time (the API's cursor)."""
     filters = {"department": _blank(department), "status": _blank(status),
@@ -130,11 +137,11 @@ async def case_page(request: Request, ctx: Ctx, who: Viewer, case_id: str) -> Re
     found = await ctx.read(cases.timeline, ctx, who, case_id)
     if found is None:
         raise ConsoleError(404, f"没有您可查看的案件 {case_id} · no case {case_id} you may read")
-    by_event = {row["event_id"]: row for row in found["trail"]}
     now = datetime.now(UTC)
     return page(request, "case.html", {
-        **_common(ctx, who), **found, "by_event": by_event, "now": now,
-        "overdue": {c["clock_id"] for c in found["clocks"] if reads.overdue(c, now)},
+        **_common(ctx, who), **found, "now": now,
+        "by_event": {row["event_id"]: row for row in found["trail"]},
+        "state_of": {c["clock_id"]: category(c, now) for c in found["clocks"]},
     })
 
 
@@ -143,20 +150,19 @@ async def case_page(request: Request, ctx: Ctx, who: Viewer, case_id: str) -> Re
 
 @router.get(f"{BASE}/departments/{{code}}", response_class=HTMLResponse)
 async def department_page(request: Request, ctx: Ctx, who: Viewer, code: str) -> Response:
-    """A department (部门): its compliance, overdue and open clocks, open findings, cases."""
+    """A department (部门): its figures, overdue and running clocks, open findings, cases."""
     if code not in ctx.organs or not who.may_read(code):
         raise ConsoleError(404, f"没有您可查看的部门 {code} · no department {code} you may read")
 
     def read() -> dict[str, Any]:
-        store, now = ctx.read_store(), datetime.now(UTC)
-        clocks = reads.clocks(store, who, department=code)
-        open_findings = reads.findings(store, who, department=code, status="open")
+        now = datetime.now(UTC)
+        clocks = deadlines.clock_rows(ctx, who, department=code, now=now, limit=pages.MAX_LIMIT)
         return {
             "code": code, "now": now,
-            "figures": next(iter(reads.compliance(clocks, open_findings, now)), None),
-            "overdue": [c for c in clocks if reads.overdue(c, now)],
-            "running": [c for c in clocks if c["status"] == "open" and not reads.overdue(c, now)],
-            "findings": open_findings,
+            "figures": departments.department_rows(ctx, who, code, now=now)[0],
+            "clocks": reads.by_due(clocks["items"]),
+            "findings": findings.finding_rows(ctx, who, department=code, status="open",
+                                              limit=pages.MAX_LIMIT)["items"],
             "cases": cases.case_rows(ctx, who, department=code, limit=200)["items"],
         }
 
@@ -166,41 +172,37 @@ async def department_page(request: Request, ctx: Ctx, who: Viewer, code: str) ->
 @router.get(f"{BASE}/findings", response_class=HTMLResponse)
 async def findings_page(
     request: Request, ctx: Ctx, who: Viewer, department: Filter = None, rule: Filter = None,
-    status: Filter = None, case: Filter = None,
+    status: Filter = None, case: Filter = None, cursor: Cursor = None,
 ) -> Response:
-    """检查发现, filtered as `jiedu findings` filters."""
+    """检查发现, filtered as `jiedu findings` filters, a page at a time (the API's cursor)."""
     filters = {"department": _blank(department), "rule": _blank(rule),
                "status": _blank(status), "case": _blank(case)}
-    if filters["rule"]:
-        filters["rule"] = filters["rule"].upper()
-    rows = await ctx.read(reads.findings, ctx.read_store(), who, **filters)
-    return page(request, "findings.html", {**_common(ctx, who), "rows": rows[:500],
-                                           "total": len(rows), "filters": filters})
+    found = await ctx.read(findings.finding_rows, ctx, who, **filters, limit=PAGE,
+                           cursor=_blank(cursor))
+    return page(request, "findings.html", {**_common(ctx, who), **found, "filters": filters})
 
 
-CATEGORIES = {"overdue": "已逾期 overdue", "open": "进行中 running",
-              "pending_calendar": "待定日历 pending calendar", "met": "已办结 met"}
+STATES = {OVERDUE: "已逾期 overdue", UPCOMING: "进行中 upcoming",
+          PENDING: "待定日历 pending calendar", MET_STATE: "已办结 met"}
 
 
 @router.get(f"{BASE}/deadlines", response_class=HTMLResponse)
 async def deadlines_page(
     request: Request, ctx: Ctx, who: Viewer, department: Filter = None, rule: Filter = None,
-    state: Filter = None, case: Filter = None,
+    state: Filter = None, case: Filter = None, cursor: Cursor = None,
 ) -> Response:
-    """期限: the clocks, filtered by department, rule, state and case."""
+    """期限: the clocks by department, rule, state and case, a page at a time."""
     filters = {"department": _blank(department), "rule": _blank(rule),
                "state": _blank(state), "case": _blank(case)}
-    if filters["rule"]:
-        filters["rule"] = filters["rule"].upper()
-    if filters["state"] is not None and filters["state"] not in CATEGORIES:
-        raise ConsoleError(400, f"state must be one of {', '.join(CATEGORIES)}")
+    chosen = filters["state"]
+    if chosen is not None and chosen not in STATES:
+        raise ConsoleError(400, f"state must be one of {', '.join(STATES)}")
     now = datetime.now(UTC)
-    rows = await ctx.read(reads.clocks, ctx.read_store(), who, department=filters["department"],
-                          rule=filters["rule"], case=filters["case"])
-    state_of = {c["clock_id"]: reads.state(c, now) for c in rows}
-    if filters["state"]:
-        rows = [c for c in rows if state_of[c["clock_id"]] == filters["state"]]
+    found = await ctx.read(
+        deadlines.clock_rows, ctx, who, department=filters["department"], rule=filters["rule"],
+        case=filters["case"], categories=frozenset(STATES) if chosen is None
+        else frozenset({chosen}), now=now, limit=PAGE, cursor=_blank(cursor),
+    )
     return page(request, "deadlines.html", {
-        **_common(ctx, who), "rows": rows[:500], "total": len(rows), "filters": filters,
-        "state_of": state_of, "categories": CATEGORIES, "now": now,
+        **_common(ctx, who), **found, "filters": filters, "states": STATES, "now": now,
     })
