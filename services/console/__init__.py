@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.console import pages, qa
+from services.console import audit, pages, qa
 from services.console.web import (
     BASE,
     STATIC,
@@ -43,6 +43,7 @@ def install(app: FastAPI, search: qa.Search | None = None) -> None:
     library's search (`qa.Search`), which the public page calls."""
     app.state.qa_search = search
     app.include_router(pages.router)
+    app.include_router(audit.router)
     app.include_router(qa.router)
     app.mount(STATIC_URL, Static(directory=STATIC), name="console-static")
     api_errors = app.exception_handlers.get(StarletteHTTPException)

@@ -16,7 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.api import cases, deadlines, departments, findings, pages
+from services.adapters.tokens import Role
+from services.api import cases, deadlines, departments, findings, pages, reports
 from services.api.auth import COOKIE, Principal, principal_for
 from services.api.context import Context
 from services.console import live, reads
@@ -206,3 +207,32 @@ async def deadlines_page(
     return page(request, "deadlines.html", {
         **_common(ctx, who), **found, "filters": filters, "states": STATES, "now": now,
     })
+
+
+# ── quarterly reports ────────────────────────────────────────────────────────────────────────
+
+
+@router.get(f"{BASE}/reports", response_class=HTMLResponse)
+async def reports_page(request: Request, ctx: Ctx, who: Viewer) -> Response:
+    """季度报告 (SUP-1): the published quarters, each the report `jiedu report quarterly`
+    writes (public, served by the API); the office publishes one here."""
+    found = await ctx.read(reports.published, ctx)
+    return page(request, "reports.html", {**_common(ctx, who), "published": found,
+                                          "quarter": _last_quarter(datetime.now(UTC))})
+
+
+@router.post(f"{BASE}/reports", response_class=HTMLResponse)
+async def publish_report(request: Request, ctx: Ctx, who: Viewer) -> Response:
+    """Publish a quarter's report, by the API's own route (the government office only)."""
+    fields = await form(request)
+    if who.role != Role.GOV_OFFICE:
+        raise ConsoleError(403, "仅区政府办公室可发布报告 · only the government office publishes")
+    quarter = fields.get("quarter", "").strip().upper()
+    await reports.publish_report(ctx, who, quarter, None)
+    return RedirectResponse(f"{BASE}/reports#q-{quarter}", status_code=303)
+
+
+def _last_quarter(now: datetime) -> str:
+    """The quarter before the present one (the one a report is usually published for)."""
+    q = (now.month - 1) // 3
+    return f"{now.year}Q{q}" if q else f"{now.year - 1}Q4"

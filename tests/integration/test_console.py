@@ -235,3 +235,56 @@ async def test_the_public_qa_page_qa_2_shows_what_the_search_finds(world: World)
 
         unknown = await anyone.get("/qa", params={"q": "入学", "department": "nowhere"})
         assert unknown.status_code == 200 and library.asked[-1][1] is None
+
+
+# ── audit and reports ────────────────────────────────────────────────────────────────────────
+
+
+async def test_the_audit_page_verifies_the_chain_and_replays_as_of_a_sequence(
+    world: World, settings: Settings
+) -> None:
+    async with world.client("drc") as drc:
+        assert (await drc.get("/console/audit")).status_code == 403
+        assert (await drc.post("/console/audit/verify")).status_code == 403
+    async with world.client("auditor") as auditor:
+        before = await auditor.get("/console/audit")
+        assert before.status_code == 200 and "no verify has run" in before.text
+        head = re.search(r'<dd class="mono">(\d+)</dd>', before.text)
+        assert head is not None and int(head.group(1)) >= 8  # the chain head's sequence
+
+        ran = await auditor.post("/console/audit/verify")
+        assert ran.status_code == 303
+        after = await auditor.get("/console/audit")
+        assert "the log, the audit trail and every checkpoint agree" in after.text
+        chain = await auditor.get("/api/v1/chain")  # the API shows the same last verify
+        assert chain.json()["last_verify"]["ok"] is True
+        assert chain.json()["last_verify"]["head_seq"] == int(head.group(1))
+
+        replay = await auditor.post("/console/audit/replay", data={"as_of": "3"})
+        assert replay.status_code == 200
+        assert "replayed to sequence 3" in replay.text and "case_summary" in replay.text
+        written = list((settings.data_dir / "replays").iterdir())
+        assert len(written) == 1 and (written[0] / "manifest.json").is_file()
+        bad = await auditor.post("/console/audit/replay", data={"as_of": "yesterday"})
+        assert bad.status_code == 400
+
+
+async def test_only_the_office_publishes_the_quarterly_report_sup_1(world: World) -> None:
+    async with world.client("drc") as drc:
+        refused = await drc.post("/console/reports", data={"quarter": "2026Q3"})
+        assert refused.status_code == 403
+    async with world.client("auditor") as auditor:
+        listing = await auditor.get("/console/reports")
+        assert "no report published yet" in listing.text and "发布报告" not in listing.text
+    async with world.client("gov_office") as office:
+        form_page = await office.get("/console/reports")
+        assert 'action="/console/reports"' in form_page.text
+        published = await office.post("/console/reports", data={"quarter": "2026q3"})
+        assert published.status_code == 303
+        listing = await office.get("/console/reports")
+        assert 'id="q-2026Q3"' in listing.text
+        link = "/api/v1/reports/quarterly/2026Q3/index.html"
+        assert link in listing.text
+    async with world.client() as anyone:  # the published report is public
+        page = await anyone.get(link)
+        assert page.status_code == 200 and "2026Q3" in page.text

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,24 @@ async def test_the_office_follows_an_overdue_pub_2_clock_to_the_rev_5_evidence(
     assert await page.evaluate("document.querySelector(':target').id") == f"ev-{issued_id}"
     await target.scroll_into_view_if_needed()
     await page.screenshot(path=str(ARTIFACTS / "case-evidence.png"))
+
+
+async def test_an_auditor_runs_verify_from_the_audit_page(site: Site) -> None:
+    page = await site.page("auditor")
+    await page.click("text=审计")
+    await page.wait_for_url(f"{site.url}/console/audit")
+    await page.click("text=立即校验")
+    await page.wait_for_url(f"{site.url}/console/audit#verify")
+    assert await page.locator("p.ok", has_text="every checkpoint agree").count() == 1
+    await page.fill("input[name=as_of]", "2026-07-06T12:00:00+08:00")
+    await page.select_option("select[name=by]", "occurred")
+    await page.click("form[action$='/audit/replay'] button")
+    await page.locator("#replayed").wait_for()
+    # as of noon on July 6th: the log up to its first event of later days (the consultation of
+    # July 10th and 13th: three of the nine events), which comes after a draft of that morning
+    shown = re.search(r"replayed to sequence (\d+)", await page.locator("#replayed").inner_text())
+    assert shown is not None and 0 < int(shown.group(1)) <= 6
+    await shot(page, "audit")
 
 
 async def test_a_department_sees_only_its_own_cases_in_the_browser(site: Site) -> None:
