@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 import pytest
-from apitools import Api, running_api
 from nats.aio.client import Client
 
 import factories as f
+from apitools import Api, running_api
 from logtools import events, rejected
 from services.adapters.config import Settings
 from services.adapters.tokens import Tokens
