@@ -82,6 +82,7 @@ def up(
             typer.echo(f"NATS at {settings.nats_url}; read models in {settings.data_dir}", err=True)
             if address is not None:
                 typer.echo(f"HTTP API at http://{address[0]}:{address[1]}/api/v1/docs", err=True)
+                typer.echo(api.console_addresses(*address), err=True)
             parts = Parts(settings, http=address)
             demo_quarter = quarter if with_demo else None
             asyncio.run(_run(application(settings, parts, demo_quarter=demo_quarter)))
