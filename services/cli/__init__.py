@@ -31,7 +31,7 @@ from services.app import (
     settle_deadlines,
     summary,
 )
-from services.cli import api, audit, bench, creds, deadlines, incidents, read, report
+from services.cli import api, audit, bench, creds, deadlines, incidents, qa, read, report
 from services.cli.common import (
     DataDir,
     Json,
@@ -283,6 +283,7 @@ incidents.register(app)
 creds.register(app)
 bench.register(app)
 api.register(app)
+qa.register(app)
 
 
 def main() -> None:

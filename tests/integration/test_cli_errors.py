@@ -46,6 +46,13 @@ CASES: list[tuple[str, list[str], str]] = [
      "cannot make the directory"),
     ("replay: --as-of an Arabic-Indic digit", ["replay", "--as-of", "٣", "--out", "{tmp}/r"],
      "'٣'"),
+    ("qa search: an empty question", ["qa", "search", "  "], "the question is empty"),
+    ("qa search: --limit 0", ["qa", "search", "社保", "--limit", "0"], "--limit must be"),
+    ("qa search: --limit 101", ["qa", "search", "社保", "--limit", "101"], "--limit must be"),
+    ("qa search: --as-of an Arabic-Indic digit", ["qa", "search", "社保", "--as-of", "٢٠٢٦-٠١-٠١"],
+     "'٢٠٢٦-٠١-٠١'"),
+    ("qa search: --as-of no day", ["qa", "search", "社保", "--as-of", "2026-02-30"],
+     "'2026-02-30'"),
 ]
 
 
