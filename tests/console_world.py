@@ -5,7 +5,7 @@ auditor and two departments, and the API's app (with the console) on that store.
 The facts break rules on purpose: each department issues a policy that nobody reviewed (REV-5,
 a violation whose evidence is the issue event) and, issued in July 2026, it starts a PUB-2
 clock long overdue by now; drc also has a consultation referred to it and answered in time
-(QA-4 met on time)."""
+(QA-4 met on time); each policy has a Q&A entry (QA-1)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ from services.adapters.readmodels import ReadStore, open_store
 from services.adapters.tokens import Tokens
 from services.api import create_app
 from services.api.context import Context
-from services.console import qa
 from services.projector import rebuild
 
 DRC_CASE, FINANCE_CASE = "CON-DRC-1", "CON-FIN-1"
@@ -76,6 +75,13 @@ async def make_world(
     await publish(nc, asked)
     await publish(nc, {**referred("CQ-1", "2026-07-10 10:00"), "case_id": DRC_CASE})
     await publish(nc, {**answered("CQ-1", "2026-07-13 10:00"), "case_id": DRC_CASE})
+    # the Q&A library (QA-1): an entry on each issued policy
+    await publish(nc, f.qa_entry(DRC_CASE, "e-drc-1"))
+    await publish(nc, f.qa_entry(
+        FINANCE_CASE, "e-fin-1", "finance", question="政府采购合同融资怎么办理？",
+        answer="中标企业凭政府采购合同向合作银行申请融资，无需抵押担保。",
+        keywords=["政府采购", "合同融资"], benefit_office={"name": "区财政局政府采购科"},
+    ))
     await drained(nc)
     assert await rejected(nc) == {}
 
@@ -95,23 +101,3 @@ async def make_world(
         await asyncio.to_thread(store.close)
         if schema is not None:
             drop_schema(schema)
-
-
-class Library:
-    """A stand-in for the Q&A library's search: it records what the page asked and answers
-    entries whose question holds the query, so the test can tell the page shows what the
-    search returns, in its order, with the department passed through."""
-
-    def __init__(self) -> None:
-        self.asked: list[tuple[str, str | None, int]] = []
-        self.entries = [
-            qa.Hit("hrss-1", "灵活就业人员社保补贴怎么申请？", "登录渝中区人社局网站申请。", "hrss"),
-            qa.Hit("edu-1", "义务教育入学怎么报名？", "5月中旬网上报名。", "education"),
-        ]
-
-    def __call__(self, store: ReadStore, query: str, *, department: str | None,
-                 limit: int) -> qa.Found:
-        self.asked.append((query, department, limit))
-        hits = [h for h in self.entries if query in h.question
-                and (department is None or h.department == department)]
-        return qa.Found(hits[:limit], answerable=bool(hits))

@@ -8,7 +8,8 @@ time. Chinese first, English labels where the quarterly report has them.
   HttpOnly, SameSite=Strict cookie; the dashboard, cases, a case's timeline, departments,
   findings, deadlines — each read as the API reads it for that principal;
 - `/qa` (`qa`): the public Q&A search (QA-2: 首页显著位置 … 智能检索), no login, embeddable in
-  the district website (`/qa?embed=1` in an iframe);
+  the district website (`/qa?embed=1` in an iframe), searching with the Q&A library's
+  `services.qa.QASearch` on the app's store;
 - `/console/static/…`: the console's files, fingerprinted and cached (`web.Static`).
 
 `install(app)` adds all of it to the app `services.api.create_app` made: one line there.
@@ -39,8 +40,8 @@ __all__ = ["install"]
 
 def install(app: FastAPI, search: qa.Search | None = None) -> None:
     """Serve the console and the public Q&A page from `app` (after `auth.install`, whose JSON
-    errors stay the API's; the console's paths answer errors as pages). `search`: the Q&A
-    library's search (`qa.Search`), which the public page calls."""
+    errors stay the API's; the console's paths answer errors as pages). `search`: another
+    search for the public page in place of the Q&A library's (`qa.Search`)."""
     app.state.qa_search = search
     app.include_router(pages.router)
     app.include_router(audit.router)

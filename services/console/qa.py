@@ -3,23 +3,24 @@ Chinese, linkable (`/qa?q=社保`) and embeddable in the district website (`/qa?
 iframe: no header or footer, framing allowed). Works without JavaScript (a GET form); with it,
 htmx replaces the results as the reader types.
 
-The search itself is the Q&A library's (issue 15), bound when the app is made:
-`console.install(app, search=...)`, any callable of the `Search` shape (a store, the query, a
-department or None, a limit → ranked `Hit`s and whether the library can answer at all). Without
-one bound, the page says the search is not available (503) rather than pretend.
+The search is the Q&A library's (`services.qa.QASearch`, issue 15) on the app's read store:
+ranked entries of the policies in force, and whether the library answers the question at all
+(`answerable`; otherwise the page says so and points to the hotline rather than show a wrong
+answer with assurance). `console.install(app, search=...)` may put another callable of the
+`Search` shape in its place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from services.adapters.readmodels import ReadStore
+from services.api.context import Context
 from services.console.web import Ctx, page
+from services.qa import QASearch, SearchResult
 
 router = APIRouter(include_in_schema=False)
 
@@ -28,36 +29,26 @@ LIMIT = 10
 MAX_QUERY = 200
 
 
-@dataclass(frozen=True)
-class Hit:
-    """One entry of the library, as the page shows it."""
-
-    entry_id: str
-    question: str
-    answer: str
-    department: str
-    policy_title: str | None = None
-    score: float | None = None
-
-
-@dataclass(frozen=True)
-class Found:
-    """The ranked entries for a query, and whether the library answers it (`answerable`:
-    False when nothing it holds answers the question, however the words match)."""
-
-    hits: Sequence[Hit]
-    answerable: bool
-
-
 class Search(Protocol):
     def __call__(
         self, store: ReadStore, query: str, *, department: str | None, limit: int
-    ) -> Found: ...
+    ) -> SearchResult: ...
 
 
-def bound(request: Request) -> Search | None:
-    search: Search | None = getattr(request.app.state, "qa_search", None)
-    return search
+def library(ctx: Context) -> QASearch:
+    """The Q&A library's search on `ctx`'s store, made once (it loads its analyser)."""
+    found: QASearch | None = ctx.extras.get("console.qa")
+    if found is None or found.store is not ctx.read_store():
+        found = ctx.extras["console.qa"] = QASearch(ctx.read_store())
+    return found
+
+
+def search(request: Request, ctx: Context, query: str, department: str | None) -> SearchResult:
+    """The entries for `query` (synchronous: the search reads the store)."""
+    other: Search | None = getattr(request.app.state, "qa_search", None)
+    if other is not None:
+        return other(ctx.read_store(), query, department=department, limit=LIMIT)
+    return library(ctx).search(query, department=department, limit=LIMIT)
 
 
 @router.get(PATH, response_class=HTMLResponse)
@@ -87,13 +78,11 @@ async def _answer(
     query, chosen = q.strip(), department.strip() or None
     if chosen is not None and chosen not in ctx.organs:
         chosen = None
-    search = bound(request)
-    found: Found | None = None
-    if search is not None and query:
-        found = await ctx.read(search, ctx.read_store(), query, department=chosen, limit=LIMIT)
+    found: SearchResult | None = None
+    if query:
+        found = await ctx.read(search, request, ctx, query, chosen)
     return page(request, template, {
         "q": query, "department": chosen or "", "embed": embed, "found": found,
-        "available": search is not None, "organs": ctx.organs, "name": ctx.organs.name,
-        "who": None,
-    }, status=200 if search is not None else 503,
+        "organs": ctx.organs, "name": ctx.organs.name, "who": None,
+    },
         headers={"Cache-Control": "public, max-age=60"}, embeddable=embed)

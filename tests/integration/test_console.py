@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from console_world import DRC_CASE, FINANCE_CASE, Library, World, dialect, make_world
+from console_world import DRC_CASE, FINANCE_CASE, World, dialect, make_world
 from nats.aio.client import Client
 
 from services.adapters.config import Settings
+from services.adapters.readmodels import ReadStore
 from services.adapters.tokens import Tokens
 from services.console import qa
 from services.console.web import fingerprint
+from services.qa import SearchResult
 
 __all__ = ["dialect"]
 
@@ -211,30 +213,47 @@ async def test_static_files_are_vendored_fingerprinted_and_cached(world: World) 
         assert (await anyone.get("/console/static/../web.py")).status_code == 404
 
 
-async def test_the_public_qa_page_qa_2_shows_what_the_search_finds(world: World) -> None:
-    async with world.client() as anyone:
-        unbound = await anyone.get("/qa?q=社保")
-        assert unbound.status_code == 503 and "检索暂不可用" in unbound.text
-
-        library = Library()
-        world.app.state.qa_search = library
-        page = await anyone.get("/qa", params={"q": "社保补贴", "department": "hrss"})
-        assert page.status_code == 200 and "灵活就业人员社保补贴怎么申请" in page.text
-        assert "义务教育" not in page.text.split('id="results"')[1]
-        assert library.asked == [("社保补贴", "hrss", qa.LIMIT)]
+async def test_the_public_qa_page_qa_2_finds_the_right_entry_for_a_chinese_question(
+    world: World,
+) -> None:
+    async with world.client() as anyone:  # no login
+        page = await anyone.get("/qa", params={"q": "楼宇经济的扶持资金怎么申请"})
+        assert page.status_code == 200
+        hits = re.findall(r'<li class="hit" id="qa-([^"]+)">', page.text)
+        assert hits[0] == "e-drc-1"  # the library's best entry, first
+        assert "楼宇经济扶持资金怎么申请" in page.text and "区政务服务中心" in page.text
         assert page.headers["x-frame-options"] == "DENY"
 
-        nothing = await anyone.get("/qa/results", params={"q": "火星移民"})
-        assert "没有能回答" in nothing.text and "<html" not in nothing.text
+        financing = await anyone.get("/qa/results", params={"q": "政府采购合同融资"})
+        assert re.findall(r'id="qa-([^"]+)"', financing.text)[0] == "e-fin-1"
+        assert "<html" not in financing.text  # the fragment htmx swaps in
+        only_drc = await anyone.get("/qa", params={"q": "政府采购合同融资", "department": "drc"})
+        assert "e-fin-1" not in only_drc.text  # one department's library
 
-        embedded = await anyone.get("/qa", params={"q": "入学", "embed": "1"})
-        assert "义务教育入学怎么报名" in embedded.text
+        nothing = await anyone.get("/qa/results", params={"q": "火星移民签证怎么办"})
+        assert "没有能回答" in nothing.text and 'class="hit"' not in nothing.text
+
+        embedded = await anyone.get("/qa", params={"q": "楼宇经济扶持资金", "embed": "1"})
+        assert 'id="qa-e-drc-1"' in embedded.text
         assert "x-frame-options" not in embedded.headers
         assert "frame-ancestors *" in embedded.headers["content-security-policy"]
         assert 'class="top' not in embedded.text  # no site header inside the district's page
 
-        unknown = await anyone.get("/qa", params={"q": "入学", "department": "nowhere"})
-        assert unknown.status_code == 200 and library.asked[-1][1] is None
+
+async def test_the_qa_page_calls_a_bound_search_with_the_readers_filters(world: World) -> None:
+    asked: list[tuple[str, str | None, int]] = []
+
+    def search(store: ReadStore, query: str, *, department: str | None,
+               limit: int) -> SearchResult:
+        asked.append((query, department, limit))
+        return SearchResult(query, (), False)
+
+    world.app.state.qa_search = search
+    async with world.client() as anyone:
+        await anyone.get("/qa", params={"q": " 社保 ", "department": "hrss"})
+        await anyone.get("/qa", params={"q": "社保", "department": "nowhere"})
+        await anyone.get("/qa")  # no question: no search
+    assert asked == [("社保", "hrss", qa.LIMIT), ("社保", None, qa.LIMIT)]
 
 
 # ── audit and reports ────────────────────────────────────────────────────────────────────────
