@@ -5,7 +5,8 @@ auditor and two departments, and the API's app (with the console) on that store.
 The facts break rules on purpose: each department issues a policy that nobody reviewed (REV-5,
 a violation whose evidence is the issue event) and, issued in July 2026, it starts a PUB-2
 clock long overdue by now; drc also has a consultation referred to it and answered in time
-(QA-4 met on time); each policy has a Q&A entry (QA-1)."""
+(QA-4 met on time); each policy has a Q&A entry (QA-1); each department's system sent one
+message the intake refused (drc: not JSON; finance: not an object)."""
 
 from __future__ import annotations
 
@@ -82,8 +83,12 @@ async def make_world(
         answer="中标企业凭政府采购合同向合作银行申请融资，无需抵押担保。",
         keywords=["政府采购", "合同融资"], benefit_office={"name": "区财政局政府采购科"},
     ))
+    # what each department's system sent that the intake refused (the dashboard's last day)
+    await publish(nc, b'{"type": "DraftSubmitted"', source="drc/oa", case=DRC_CASE)
+    await publish(nc, b"[1, 2]", source="finance/oa", case=FINANCE_CASE)
     await drained(nc)
-    assert await rejected(nc) == {}
+    assert sorted(reason for reason, _ in (await rejected(nc)).values()) == [
+        "not_json", "not_object"]
 
     schema = f"t_console_{uuid.uuid4().hex[:10]}" if dialect == "postgresql" else None
     store = await asyncio.to_thread(

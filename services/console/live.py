@@ -1,6 +1,8 @@
-"""The dashboard's operations panel (运行状况), for the office and the auditors: how far each
+"""The dashboard's operations panel (运行状况): for the office and the auditors, how far each
 projection is behind the log, the incidents they are parked at, and what the intake refused in
-the last day. Read from NATS and the store as `jiedu lag` and `jiedu incidents` read them."""
+the last day; for a department, what was refused of its own systems' messages in the last day
+(as the API's `/rejected` narrows it). Read from NATS and the store as `jiedu lag` and
+`jiedu incidents` read them; each rejection in the API's row form (`records.rejected_row`)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RawStreamMsg
 
 from events import streams
 from services.adapters import logs
+from services.api import records
 from services.api.auth import Principal
 from services.api.context import Context
 from services.projector import Lag, lags
@@ -24,8 +27,8 @@ REJECTIONS_SHOWN = 50
 """The dashboard lists the last day's rejections up to this many (counts cover them all)."""
 REJECTIONS_READ = 5000
 """At most this many of the last day's rejections are read for the counts."""
-PREVIEW = 160
-"""Characters of a rejected message's raw body shown (the rest is in REJECTED)."""
+NATS_TIMEOUT_S = 2.0
+"""How long the panel waits on NATS for each request before it says what it could not read."""
 
 
 @dataclass
@@ -39,35 +42,35 @@ class Operations:
     """What could not be read (NATS unreachable, …): said on the page, not hidden."""
 
 
-async def operations(ctx: Context, who: Principal) -> Operations | None:
-    """The panel for the office and the auditors; None for a department (its own rejections
-    are the API's `/rejected`, not the district's health)."""
-    if not who.reads_all:
-        return None
+async def operations(ctx: Context, who: Principal) -> Operations:
+    """The panel as `who` may see it: the district's health for the office and the auditors;
+    its own rejections for a department."""
     out = Operations()
     store = ctx.read_store()
-    out.incidents = [i for i in await asyncio.to_thread(store.incidents) if i.open]
+    if who.reads_all:
+        out.incidents = [i for i in await asyncio.to_thread(store.incidents) if i.open]
     if ctx.nc is None or not ctx.nc.is_connected:
         out.problems.append("NATS 未连接 · not connected to NATS")
         return out
-    js = ctx.nc.jetstream()
+    js = ctx.nc.jetstream(timeout=NATS_TIMEOUT_S)
+    if who.reads_all:
+        try:
+            out.lags = await lags(js, store)
+        except Exception as e:  # the panel says what failed; the page still shows the rest
+            log.warning("console could not read the lag", error=str(e))
+            out.problems.append(f"无法读取投影延迟 · lag unavailable: {type(e).__name__}")
     try:
-        out.lags = await lags(js, store)
-    except Exception as e:  # the panel says what failed; the page still shows the rest
-        log.warning("console could not read the lag", error=str(e))
-        out.problems.append(f"无法读取投影延迟 · lag unavailable: {type(e).__name__}")
-    try:
-        await _rejections(js, out, datetime.now(UTC) - timedelta(days=1))
+        await _rejections(js, out, datetime.now(UTC) - timedelta(days=1), who.scope(None))
     except Exception as e:
         log.warning("console could not read REJECTED", error=str(e))
         out.problems.append(f"无法读取拒收记录 · rejections unavailable: {type(e).__name__}")
     return out
 
 
-async def _rejections(js: Any, out: Operations, since: datetime) -> None:
-    """The messages REJECTED stored since `since`: counted by reason, the newest listed. An
-    ephemeral consumer starting at `since` says how many there are (num_pending), so the read
-    never waits for messages that will not come."""
+async def _rejections(js: Any, out: Operations, since: datetime, department: str | None) -> None:
+    """The messages REJECTED stored since `since` (of `department`'s systems, if given):
+    counted by reason, the newest listed. An ephemeral consumer starting at `since` says how
+    many there are (num_pending), so the read never waits for messages that will not come."""
     sub = await js.pull_subscribe(
         "jiedu.rejected.>", stream=streams.REJECTED,
         config=ConsumerConfig(
@@ -79,20 +82,18 @@ async def _rejections(js: Any, out: Operations, since: datetime) -> None:
     reasons: Counter[str] = Counter()
     try:
         pending = min(int((await sub.consumer_info()).num_pending or 0), REJECTIONS_READ)
-        while len(found) < pending:
-            for msg in await sub.fetch(min(pending - len(found), 500), timeout=5.0):
-                headers = msg.headers or {}
-                reason = headers.get(streams.Header.REASON, "?")
-                reasons[reason] += 1
-                found.append({
-                    "sequence": msg.metadata.sequence.stream,
-                    "reason": reason,
-                    "detail": headers.get(streams.Header.DETAIL, ""),
-                    "source": headers.get(streams.Header.INTAKE_SUBJECT, ""),
-                    "event_id": headers.get(streams.Header.EVENT_ID, ""),
-                    "at": msg.metadata.timestamp,
-                    "preview": msg.data[:PREVIEW * 4].decode("utf-8", "replace")[:PREVIEW],
-                })
+        read = 0
+        while read < pending:
+            batch = await sub.fetch(min(pending - read, 500), timeout=5.0)
+            read += len(batch)
+            for msg in batch:
+                row = records.rejected_row(RawStreamMsg(
+                    subject=msg.subject, seq=msg.metadata.sequence.stream, data=msg.data,
+                    headers=msg.headers, time=msg.metadata.timestamp,
+                ))
+                if department is None or row["source_department"] == department:
+                    reasons[str(row["reason"])] += 1
+                    found.append(row)
     finally:
         await sub.unsubscribe()
     out.rejections_total = len(found)

@@ -127,6 +127,8 @@ async def test_the_office_dashboard_shows_every_overdue_pub_2_clock_and_operatio
                          overdue), case
     assert "区发展和改革委员会" in r.text or "发展改革" in r.text  # departments by name
     assert "运行状况" in r.text and "case_summary" in r.text  # the projections' lag
+    assert "not_json × 1" in r.text and "not_object × 1" in r.text  # the last day's rejections
+    assert "drc/oa" in r.text and "finance/oa" in r.text
     assert 'hx-get="/console/live/clocks"' in r.text and 'hx-trigger="every 15s"' in r.text
     async with world.client("gov_office") as office:
         live = await office.get("/console/live/clocks", headers={"HX-Request": "true"})
@@ -144,6 +146,9 @@ async def test_an_auditor_reads_everything_but_a_department_only_its_own(world: 
         dashboard = await drc.get("/console/")
         assert DRC_CASE in dashboard.text and FINANCE_CASE not in dashboard.text
         assert "运行状况" not in dashboard.text  # the district's operations are not a department's
+        assert "case_summary" not in dashboard.text  # (no lag)
+        assert "not_json × 1" in dashboard.text  # its own system's rejection, not finance's
+        assert "not_object" not in dashboard.text and "finance/oa" not in dashboard.text
         cases = await drc.get("/console/cases")
         assert DRC_CASE in cases.text and FINANCE_CASE not in cases.text
         deadlines = await drc.get("/console/deadlines")
