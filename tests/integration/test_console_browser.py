@@ -102,6 +102,10 @@ async def site(
 async def test_the_office_follows_an_overdue_pub_2_clock_to_the_rev_5_evidence(
     site: Site,
 ) -> None:
+    form = await site.page()
+    await form.goto(f"{site.url}/console/")  # not logged in: to the login form
+    await form.wait_for_url(f"{site.url}/console/login?next=/console/")
+    await shot(form, "login")
     page = await site.page("gov_office")
     overdue = page.locator("#overdue + table tbody tr", has_text=DRC_CASE)
     await overdue.first.wait_for()
