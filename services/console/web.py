@@ -191,7 +191,7 @@ def keep_token(response: Response, request: Request, token: str) -> None:
 
 def safe_next(target: str | None) -> str:
     """Where to go after logging in: a console path of this site, never another site."""
-    if target and target.startswith(BASE + "/") and not target.startswith("//") \
+    if target and target.startswith(BASE + "/") and ".." not in target \
             and "\\" not in target and not urlsplit(target).netloc:
         return target
     return f"{BASE}/"

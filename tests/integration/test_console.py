@@ -78,6 +78,10 @@ async def test_login_keeps_the_token_in_an_httponly_strict_cookie_until_logout(
             "/console/login", data={"token": world.tokens["drc"], "next": "https://evil.example/"}
         )
         assert away.headers["location"] == "/console/"  # never sent to another site
+        for elsewhere in ("//evil.example/console/", "/console/..//evil.example", "/api/v1/x"):
+            sent = await browser.post(
+                "/console/login", data={"token": world.tokens["drc"], "next": elsewhere})
+            assert sent.headers["location"] == "/console/", elsewhere
 
         out = await browser.post("/console/logout")
         assert out.status_code == 303 and 'jiedu_token=""' in out.headers["set-cookie"]
