@@ -824,6 +824,9 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
     out: dict[str, dict[str, Any]] = {}
     for key, check in checks.items():
+        part = key.split(".")[0]
+        if part in OPTIONAL_PARTS and part not in result:
+            continue  # a part not asked for has no targets to report
         value = _get(result, key)
         out[key] = {
             "target": TARGETS[key],
@@ -902,9 +905,12 @@ async def run(
 # ── the Q&A library (issue 15) ───────────────────────────────────────────────────────────────
 
 
-def qa_part(workdir: Path, postgres: str | None, say: Say = _quiet) -> dict[str, Any]:
+def qa_part(
+    workdir: Path, postgres: str | None, say: Say = _quiet,
+    sizes: Sequence[int] = bench_qa.SIZES,
+) -> dict[str, Any]:
     """`bench_qa.run` on SQLite files in `workdir` and fresh PostgreSQL schemas (dropped
-    after), or SQLite alone when PostgreSQL is not there."""
+    after), or SQLite alone when PostgreSQL is not there; latency at `sizes` entries."""
     schemas: list[str] = []
 
     def sqlite(label: str) -> ReadStore:
@@ -922,7 +928,7 @@ def qa_part(workdir: Path, postgres: str | None, say: Say = _quiet) -> dict[str,
     if unreachable is None:
         openers["postgresql"] = pg
     try:
-        out = bench_qa.run(qa_set.load(), openers, say=say)
+        out = bench_qa.run(qa_set.load(), openers, sizes, say=say)
     finally:
         for schema in schemas:
             _drop_schema(postgres or "", schema)
