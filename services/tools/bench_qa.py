@@ -30,7 +30,7 @@ from projections.base import MemoryRows
 from projections.qa_library import ENTRIES, POLICIES, POSTINGS, STATS, TERMS, QALibrary
 from services.adapters.readmodels import ReadStore
 from services.projector import UnitOfWork
-from services.qa import QASearch
+from services.qa import THRESHOLD, QASearch
 from services.tools.qa_set import QASet, SetEntry
 
 THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
@@ -119,6 +119,7 @@ def project(store: ReadStore, projection: QALibrary, events: Iterable[Event],
             flush()
     if pending:
         flush()
+    store.analyze(projection)
 
 
 def load(store: ReadStore, projection: QALibrary, events: Iterable[Event],
@@ -144,6 +145,7 @@ def load(store: ReadStore, projection: QALibrary, events: Iterable[Event],
     with store.transaction(write=True) as tx:
         for table in (POLICIES, TERMS, STATS):
             tx.insert(table, gen.physical(table), rows.rows(table))
+    store.analyze(projection)  # as autovacuum would, in time
 
 
 # ── quality ──────────────────────────────────────────────────────────────────────────────────
@@ -217,27 +219,32 @@ Opener = Callable[[str], ReadStore]
 
 def run(qa: QASet, stores: dict[str, Opener], sizes: Iterable[int] = SIZES,
         say: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole QA part: quality on the set, then latency per store and size, segmented and
-    baseline, in one run."""
-    analysers = {"jieba": Analyser.from_files(), "baseline": CharAnalyser()}
-    out: dict[str, Any] = {"quality": {}, "latency": {}}
+    """The whole QA part: quality on the set (on the first store: both rank alike), then
+    latency per size and store, the library's search beside the baseline, in one run."""
+    analysers: dict[str, Analyser] = {"library": Analyser.from_files(), "baseline": CharAnalyser()}
+    out: dict[str, Any] = {"threshold": THRESHOLD, "quality": {}, "latency": {}}
     questions = [q for q, _ in qa.questions()]
     first = next(iter(stores))
     for name, analyser in analysers.items():
         store = stores[first](f"qa_{name}_set")
         projection = QALibrary(analyser)
         project(store, projection, library_events(qa))
-        q = quality(QASearch(store, analyser, projection=projection), qa)
+        q = quality(QASearch(store, analyser, projection=projection), qa,
+                    sorted({*THRESHOLDS, THRESHOLD}))
+        store.close()
+        answered, declined = q.at(THRESHOLD)
         out["quality"][name] = {
-            "questions": q.questions, "unanswerable": q.unanswerable,
+            "entries": len(qa.entries), "questions": q.questions, "unanswerable": q.unanswerable,
             "recall_at_1": round(q.recall_at_1, 4), "recall_at_5": round(q.recall_at_5, 4),
-            "mrr": round(q.mrr, 4),
+            "mrr": round(q.mrr, 4), "unanswerable_answered": round(answered, 4),
+            "answerable_declined": round(declined, 4),
             "by_threshold": {str(t): {"unanswerable_answered": round(a, 4),
                                       "answerable_declined": round(d, 4)}
                              for t, (a, d) in q.by_threshold.items()},
         }
-        say(f"qa quality {name}: r@1 {q.recall_at_1:.3f} r@5 {q.recall_at_5:.3f} "
-            f"mrr {q.mrr:.3f}")
+        say(f"qa quality, {name}: recall@1 {q.recall_at_1:.3f}, recall@5 {q.recall_at_5:.3f}, "
+            f"MRR {q.mrr:.3f}; at {THRESHOLD} unanswerable answered {answered:.2f}, "
+            f"answerable declined {declined:.2f}")
     for size in sizes:
         for kind, opener in stores.items():
             for name, analyser in analysers.items():
@@ -246,11 +253,12 @@ def run(qa: QASet, stores: dict[str, Opener], sizes: Iterable[int] = SIZES,
                 started = time.perf_counter()
                 load(store, projection, library_events(qa, size))
                 loaded = time.perf_counter() - started
-                lat = latency(QASearch(store, analyser, projection=projection), questions)
+                lat: dict[str, Any] = latency(
+                    QASearch(store, analyser, projection=projection), questions
+                )
+                store.close()
                 lat["load_s"] = round(loaded, 1)
                 out["latency"].setdefault(str(size), {}).setdefault(kind, {})[name] = lat
-                say(f"qa latency {kind} {size} {name}: p50 {lat['p50_ms']} ms "
+                say(f"qa latency, {size} entries, {kind}, {name}: p50 {lat['p50_ms']} ms, "
                     f"p99 {lat['p99_ms']} ms (loaded in {loaded:.0f} s)")
-                store.close()
     return out
-
