@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from console_world import DRC_CASE, FINANCE_CASE, World, dialect, make_world
@@ -17,11 +19,15 @@ from nats.aio.client import Client
 from services.adapters.config import Settings
 from services.adapters.readmodels import ReadStore
 from services.adapters.tokens import Tokens
-from services.console import qa
+from services.api.auth import principal_for
+from services.api.context import Context
+from services.console import qa, reads
 from services.console.web import fingerprint
 from services.qa import SearchResult
 
 __all__ = ["dialect"]
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @pytest.fixture
@@ -139,6 +145,27 @@ async def test_the_office_dashboard_shows_every_overdue_pub_2_clock_and_operatio
     assert live.status_code == 200 and FINANCE_CASE in live.text and "<html" not in live.text
 
 
+async def test_the_dashboard_lists_clocks_due_within_3_working_days_pub_2(world: World) -> None:
+    """As of Wednesday 2026-07-29, the PUB-2 clocks due on Monday 2026-08-03 (23:59) are due
+    within 3 working days (Thu, Fri, Mon); as of Tuesday 2026-07-28 they are not yet."""
+    ctx: Context = world.app.state.jiedu
+    office = principal_for(ctx, world.tokens["gov_office"])
+    drc = principal_for(ctx, world.tokens["drc"])
+    assert office is not None and drc is not None
+    wednesday = datetime(2026, 7, 29, 10, 0, tzinfo=SHANGHAI)
+    soon = await ctx.read(reads.dashboard, ctx, office, wednesday)
+    due = {(c["rule_id"], c["case_id"]) for c in soon["soon"]["rows"]}
+    assert {("PUB-2", DRC_CASE), ("PUB-2", FINANCE_CASE)} <= due
+    assert soon["soon"]["due_by"] == datetime(2026, 8, 3, 23, 59, 59, tzinfo=SHANGHAI)
+    assert soon["overdue"]["rows"] == []  # nothing was due yet in July
+    own = await ctx.read(reads.dashboard, ctx, drc, wednesday)
+    assert {c["case_id"] for c in own["soon"]["rows"]} == {DRC_CASE}  # its own only
+    tuesday = await ctx.read(reads.dashboard, ctx, office,
+                             datetime(2026, 7, 28, 10, 0, tzinfo=SHANGHAI))
+    assert ("PUB-2", DRC_CASE) not in {(c["rule_id"], c["case_id"])
+                                       for c in tuesday["soon"]["rows"]}
+
+
 async def test_an_auditor_reads_everything_but_a_department_only_its_own(world: World) -> None:
     async with world.client("auditor") as auditor:
         for path in (f"/console/cases/{FINANCE_CASE}", "/console/departments/finance",
@@ -228,7 +255,7 @@ async def test_the_public_qa_page_qa_2_finds_the_right_entry_for_a_chinese_quest
     async with world.client() as anyone:  # no login
         page = await anyone.get("/qa", params={"q": "楼宇经济的扶持资金怎么申请"})
         assert page.status_code == 200
-        hits = re.findall(r'<li class="hit" id="qa-([^"]+)">', page.text)
+        hits = re.findall(r'<li class="hit[^"]*" id="qa-([^"]+)">', page.text)
         assert hits[0] == "e-drc-1"  # the library's best entry, first
         assert "楼宇经济扶持资金怎么申请" in page.text and "区政务服务中心" in page.text
         assert page.headers["x-frame-options"] == "DENY"
@@ -240,7 +267,7 @@ async def test_the_public_qa_page_qa_2_finds_the_right_entry_for_a_chinese_quest
         assert "e-fin-1" not in only_drc.text  # one department's library
 
         nothing = await anyone.get("/qa/results", params={"q": "火星移民签证怎么办"})
-        assert "没有能回答" in nothing.text and 'class="hit"' not in nothing.text
+        assert "没有能回答" in nothing.text and 'class="hit' not in nothing.text
 
         embedded = await anyone.get("/qa", params={"q": "楼宇经济扶持资金", "embed": "1"})
         assert 'id="qa-e-drc-1"' in embedded.text
