@@ -23,7 +23,14 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.calendar import check_confirmation
 from domain.rules import CaseFacts
-from events.catalogue import CalendarYearConfirmed, Event
+from events.catalogue import (
+    CalendarYearConfirmed,
+    Event,
+    PolicyIssued,
+    PolicyRepealed,
+    QAEntryPublished,
+    QAEntryWithdrawn,
+)
 from events.codec import encode
 from events.outcomes import Reason, Rejection
 
@@ -63,6 +70,8 @@ class Case(Aggregate):
         self.recorded: dict[str, Recorded] = {}
         self.unconfirmed: list[tuple[str, Recorded]] = []
         self.references: dict[str, set[str]] = {}
+        self.entries_published: set[str] = set()
+        self.issued = False
         self.facts = CaseFacts.empty()
         self._apply(sequence, opening)
 
@@ -113,6 +122,12 @@ class Case(Aggregate):
             self.last_sequence = sequence
         for field, kind in _REFERENCE_KEYS.get(e.type, ()):
             self.references.setdefault(kind, set()).add(getattr(e.data, field))
+        if isinstance(e, QAEntryPublished):
+            self.entries_published.add(e.data.entry_id)
+        elif isinstance(e, QAEntryWithdrawn):  # no longer there to revise or withdraw
+            self.references.get(_ENTRY, set()).discard(e.data.entry_id)
+        elif isinstance(e, PolicyIssued):
+            self.issued = True
 
     def earlier(self, e: Event) -> Recorded | None:
         """An earlier sending of this event (perhaps not yet confirmed), or None if it is new.
@@ -146,13 +161,25 @@ class Case(Aggregate):
             ref = getattr(e.data, field)
             if ref not in self.references.get(kind, set()):
                 raise Rejection(Reason.UNKNOWN_REFERENCE, f"no {kind} {ref} on this case")
+        if isinstance(e, QAEntryPublished) and e.data.entry_id in self.entries_published:
+            raise Rejection(
+                Reason.ENTRY_EXISTS,
+                f"Q&A entry {e.data.entry_id} was published on this case before: revise it, "
+                "or publish under a new entry ID",
+            )
+        if isinstance(e, PolicyRepealed) and not self.issued:
+            raise Rejection(
+                Reason.UNKNOWN_REFERENCE, f"no issued policy on case {self.case_id} to repeal"
+            )
 
 
+_ENTRY = "qa entry"
 _REFERENCE_KEYS: dict[str, tuple[tuple[str, str], ...]] = {
     "ConsultationReceived": (("consultation_id", "consultation"),),
     "OpinionDetected": (("opinion_id", "opinion"),),
     "MediaInterpretationReported": (("report_id", "media report"),),
     "FindingRecorded": (("finding_id", "finding"),),
+    "QAEntryPublished": (("entry_id", _ENTRY),),
 }
 """Events that introduce something later events refer to (see `Envelope.REFERS_TO`)."""
 

@@ -409,6 +409,82 @@ class ConsultationReferred(Envelope):
     data: ConsultationReferredData
 
 
+# ── the Q&A library (政策问答库) ──────────────────────────────────────────────────────────────
+
+
+class QAEntryData(Record):
+    """One question and its answer (问答) about the case's policy, as the department words it."""
+
+    entry_id: str = Field(
+        min_length=1, max_length=128, description="unique within the case; never reused"
+    )
+    material_id: str | None = Field(
+        None, max_length=128, description="the interpretation material it comes from, if any"
+    )
+    question: str = Field(min_length=1, max_length=2000)
+    answer: str = Field(min_length=1, max_length=20000)
+    keywords: tuple[str, ...] = Field((), description="terms people may search it by")
+    benefit_office: BenefitOffice | None = Field(
+        None, description="where to go to receive what it grants (政策兑现), if it does"
+    )
+
+
+class QAEntryPublished(Envelope):
+    """The department's interpretation work unit publishes a Q&A entry about its policy (QA-1):
+    it enters the department library (部门级) and the district library (区级) the 12345 hotline
+    and the windows answer from. An entry ID is published once per case: a second publication
+    of it is refused (`entry_exists`), even after a withdrawal (revise, or use a new ID)."""
+
+    type: Literal["QAEntryPublished"] = "QAEntryPublished"
+    data: QAEntryData
+
+
+class QAEntryRevised(Envelope):
+    """A published entry restated as a whole (修订): its question, answer, keywords and office
+    as they now read. Only a published, not withdrawn, entry can be revised."""
+
+    REFERS_TO: ClassVar[tuple[str, str] | None] = ("entry_id", "qa entry")
+    type: Literal["QAEntryRevised"] = "QAEntryRevised"
+    data: QAEntryData
+
+
+class QAEntryWithdrawnData(Record):
+    entry_id: str = Field(min_length=1, max_length=128)
+    reason: str | None = None
+
+
+class QAEntryWithdrawn(Envelope):
+    """A published entry taken out of the library (撤回), e.g. wrong or superseded."""
+
+    REFERS_TO: ClassVar[tuple[str, str] | None] = ("entry_id", "qa entry")
+    type: Literal["QAEntryWithdrawn"] = "QAEntryWithdrawn"
+    data: QAEntryWithdrawnData
+
+
+class RepealKind(StrEnum):
+    """How a policy stops being in force."""
+
+    REPEALED = "repealed"  # 废止
+    EXPIRED = "expired"  # 失效 (有效期届满)
+
+
+class PolicyRepealedData(Record):
+    kind: RepealKind = RepealKind.REPEALED
+    repealed_on: Day = Field(description="the first day the policy is no longer in force")
+    document_number: str | None = Field(None, description="文号 of the act that repeals it")
+    reason: str | None = None
+
+
+class PolicyRepealed(Envelope):
+    """An issued policy is repealed or expires (废止、失效). From `repealed_on` on, its Q&A
+    entries leave the library of policies in force by themselves (they stay in the log and in
+    the department's view). Only an issued policy can be repealed; a later repeal restates the
+    date."""
+
+    type: Literal["PolicyRepealed"] = "PolicyRepealed"
+    data: PolicyRepealedData
+
+
 # ── public opinion (政务舆情) ─────────────────────────────────────────────────────────────────
 
 
@@ -648,6 +724,10 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     ConsultationReceived,
     ConsultationAnswered,
     ConsultationReferred,
+    QAEntryPublished,
+    QAEntryRevised,
+    QAEntryWithdrawn,
+    PolicyRepealed,
     OpinionDetected,
     ResponseIssued,
     SuggestionAdopted,
@@ -689,6 +769,10 @@ Event = Annotated[
     | ConsultationReceived
     | ConsultationAnswered
     | ConsultationReferred
+    | QAEntryPublished
+    | QAEntryRevised
+    | QAEntryWithdrawn
+    | PolicyRepealed
     | OpinionDetected
     | ResponseIssued
     | SuggestionAdopted

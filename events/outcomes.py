@@ -47,6 +47,9 @@ class Reason(StrEnum):
     CASE_EXISTS = "case_exists"
     WRONG_CASE_KIND = "wrong_case_kind"
     CASE_DEPARTMENT_MISMATCH = "case_department_mismatch"
+    ENTRY_EXISTS = "entry_exists"
+    """A Q&A entry ID already published on the case (QA-1): entries are revised, never
+    republished, so one ID names one entry for as long as the log lives."""
     EVENT_ID_CONFLICT = "event_id_conflict"
     # ours
     INTERNAL_ERROR = "internal_error"

@@ -20,6 +20,7 @@ ACTS_FOR_ANY_DEPARTMENT: dict[str, frozenset[str]] = {
             "TrainingHeld",
             "InspectionConducted",
             "InspectionResultsPublished",
+            "PolicyRepealed",
         }
     ),
     "news_office": frozenset({"ReviewSigned"}),

@@ -11,6 +11,7 @@ from projections.base import MemoryRows, Projection, Rows, Table, Type
 from projections.case_summary import CaseSummary
 from projections.deadlines import Deadlines
 from projections.findings import Findings
+from projections.qa_library import QALibrary
 from projections.statistics import Statistics
 
 ALL: tuple[Projection, ...] = (
@@ -19,6 +20,7 @@ ALL: tuple[Projection, ...] = (
     Deadlines(),
     AuditTrail(),
     Statistics(),
+    QALibrary(),
 )
 
 
@@ -38,6 +40,7 @@ __all__ = [
     "Findings",
     "MemoryRows",
     "Projection",
+    "QALibrary",
     "Rows",
     "Statistics",
     "Table",

@@ -91,6 +91,12 @@ _SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     c.ConsultationAnswered: lambda e: f"答复咨询 {_d(e).consultation_id}"
     f"（{'问答库' if _d(e).from_library else '人工'}，{'即时' if _d(e).instant else '非即时'}）",
     c.ConsultationReferred: lambda e: f"咨询 {_d(e).consultation_id} 转交 {_d(e).referred_to}",
+    c.QAEntryPublished: lambda e: f"发布问答 {_d(e).entry_id}：{_d(e).question}",
+    c.QAEntryRevised: lambda e: f"修订问答 {_d(e).entry_id}：{_d(e).question}",
+    c.QAEntryWithdrawn: lambda e: f"撤回问答 {_d(e).entry_id}"
+    f"{'：' + _d(e).reason if _d(e).reason else ''}",
+    c.PolicyRepealed: lambda e: f"政策{'废止' if _d(e).kind == 'repealed' else '失效'}"
+    f"（自 {_d(e).repealed_on} 起）",
     c.OpinionDetected: lambda e: f"监测到舆情 {_d(e).opinion_id}（{_d(e).severity}，{_d(e).kind}）",
     c.ResponseIssued: lambda e: f"回应舆情 {_d(e).opinion_id}（{_d(e).kind}）",
     c.SuggestionAdopted: lambda e: f"采纳建议（舆情 {_d(e).opinion_id}）",

@@ -150,6 +150,9 @@ def running(parts: Parts) -> list[tuple[str, str]]:
     if parts.http is not None:
         host, port = parts.http
         lines.append(("HTTP API", f"http://{host}:{port}/api/v1 (OpenAPI at /api/v1/docs)"))
+        lines.append(("web console", f"http://{host}:{port}/console/ (log in with a token: "
+                                     "`jiedu creds token issue gov_office`)"))
+        lines.append(("public Q&A", f"http://{host}:{port}/qa"))
     lines.append(("identities", f"{settings.credentials}/ (a seed per party)"))
     lines.append(("logs", f"{logs.log_file(settings, parts.log_name).parent}/ (JSON, rotated)"))
     return lines

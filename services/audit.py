@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import functools
 import hashlib
 import html
 import io
@@ -366,6 +367,25 @@ class AuditReport(chain.ChainReport):
             "first_divergence": None if d is None else {"seq": d.seq, "reason": d.reason},
             "notes": self.notes,
         }
+
+
+async def verify_log(
+    js: JetStreamContext, store: ReadStore, key: Ed25519PublicKey | None, *,
+    skip_rows: bool = False,
+) -> AuditReport:
+    """`verify` on what the server holds now: the log (partially, if it stops short), the
+    checkpoints, and the store's audit rows (unless `skip_rows`) and incidents. NotFoundError
+    when there never was a log here: nothing to compare (`jiedu audit verify`, the console)."""
+    state = await log_state(js)
+    log = await read_log(js, partial=True) if state.events_last is not None else []
+    checkpoints = await read_checkpoints(js)
+    incidents = await asyncio.to_thread(store.incidents)
+    rows = None if skip_rows else await asyncio.to_thread(audit_rows, store)
+    if state.events_last is None and not checkpoints and not rows:
+        raise NotFoundError
+    return await asyncio.to_thread(
+        functools.partial(verify, log, checkpoints, key, rows, state=state, incidents=incidents)
+    )
 
 
 LAST_VERIFY = "last-verify.json"

@@ -101,5 +101,31 @@ def issued(case_id: str, department: str = "drc") -> dict[str, Any]:
     )
 
 
+def qa_entry(
+    case_id: str, entry_id: str, department: str = "drc", type_: str = "QAEntryPublished",
+    **over: Any,
+) -> dict[str, Any]:
+    """A Q&A entry published (or, with `type_`, revised) on a policy case (QA-1)."""
+    data: dict[str, Any] = {
+        "entry_id": entry_id,
+        "material_id": "m1",
+        "question": "楼宇经济扶持资金怎么申请？",
+        "answer": "符合条件的企业于每年3月通过区发展改革委网站提交申请材料。",
+        "keywords": ["楼宇经济", "扶持资金"],
+        "benefit_office": {"name": "区政务服务中心", "contact": "023-63000000"},
+    }
+    data.update(over)
+    return envelope(type_, case_id, department, **data)
+
+
+def withdrawn(case_id: str, entry_id: str, department: str = "drc") -> dict[str, Any]:
+    return envelope("QAEntryWithdrawn", case_id, department, entry_id=entry_id, reason="政策调整")
+
+
+def repealed(case_id: str, on: str = "2026-12-31", department: str = "drc") -> dict[str, Any]:
+    return envelope("PolicyRepealed", case_id, department, kind="repealed", repealed_on=on,
+                    document_number="渝中府发〔2026〕30号")
+
+
 def dumps(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event)

@@ -160,7 +160,10 @@ def test_at_least_twenty_real_organs_of_every_kind(events: list[Event]) -> None:
 def test_every_upstream_event_type_appears(events: list[Event]) -> None:
     upstream = {t.__name__ for t in EVENT_TYPES} - SYSTEM_TYPES
     # the demo quarter's years are the package's: the demo confirms no calendar year
-    assert {e.type for e in events} == upstream - CALENDAR_TYPES
+    # the Q&A library's types (issue 15) join when the demo publishes its library (QA-4/QA-5
+    # part of issue 15): until then they are the only other ones missing
+    library = {"QAEntryPublished", "QAEntryRevised", "QAEntryWithdrawn", "PolicyRepealed"}
+    assert {e.type for e in events} == upstream - CALENDAR_TYPES - library
 
 
 def test_a_few_hundred_cases_of_every_kind_scope_and_issuer(events: list[Event]) -> None:

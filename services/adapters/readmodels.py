@@ -356,6 +356,17 @@ class Tx(ABC):
         params = _params_of(self.dialect, table)
         self.many(sql, [params(r) for r in rows])
 
+    def insert(self, table: Table, physical: str, rows: Iterable[Row]) -> None:
+        """Add rows none of which is stored yet, in bulk (filling a fresh generation): plain
+        inserts here, a COPY on PostgreSQL."""
+        listed = ", ".join(f'"{c}"' for c in table.column_names)
+        params = _params_of(self.dialect, table)
+        self.many(
+            f"INSERT INTO {self.q(physical)} ({listed}) "
+            f"VALUES ({', '.join('?' * len(table.column_names))})",
+            (params(r) for r in rows),
+        )
+
     def delete(self, table: Table, physical: str, keys: Sequence[Key]) -> None:
         if not keys:
             return
@@ -664,6 +675,16 @@ class ReadStore(ABC):
                 return []
             return tx.select(table, live.physical(table), where, order_by, limit, after)
 
+    def analyze(self, projection: Projection) -> None:
+        """Have the database gather statistics of the live generation's tables, so that its
+        planner reads indexes for selective queries (PostgreSQL's autovacuum does it in time;
+        after filling a generation in bulk it has not yet)."""
+        with self.transaction(write=True) as tx:
+            live = tx.live(projection.name)
+            if live is not None:
+                for table in projection.tables:
+                    tx.run(f"ANALYZE {tx.q(live.physical(table))}")
+
     def dump(self, projection: Projection, gen: Generation | None = None) -> dict[str, list[Row]]:
         """Every row of every table of a generation (default: the live one), ordered by key:
         for comparing two read models."""
@@ -747,6 +768,13 @@ if HAVE_POSTGRES:
 
         def many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
             self.cursor.executemany(self._sql(sql), params)
+
+        def insert(self, table: Table, physical: str, rows: Iterable[Row]) -> None:
+            listed = ", ".join(f'"{c}"' for c in table.column_names)
+            params = _params_of(self.dialect, table)
+            with self.cursor.copy(f"COPY {self.q(physical)} ({listed}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(params(row))
 
         def lock_projection(self, projection: str) -> None:
             self.run("SELECT pg_advisory_xact_lock(hashtext(?))", (f"jiedu:{projection}",))

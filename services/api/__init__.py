@@ -11,9 +11,8 @@ Who is asking (`services.api.auth`): a bearer token issued by `jiedu creds token
 auditor; no token is the public. Every route states the roles it serves with a dependency
 (`auth.allow(...)`), and reads a department may make are narrowed to its own organ there.
 
-How the web console plugs in (issue 16, part 2):
-- build on the same app: `app = create_app(settings)` then `app.include_router(console.router)`
-  (or add `console.router` to `ROUTERS`), and `app.mount("/static", StaticFiles(...))`;
+How the web console plugs in (issue 16, part 2): `console.install(app)` in `create_app` adds
+its pages (`/console/…`), the public Q&A page (`/qa`) and its static files (`services.console`);
 - its pages read through the same functions the JSON routes use (the `*_rows`/`page` functions
   of each module take a `Context` and a `Principal` and return plain rows), so a page shows
   exactly what the API would answer to that principal;
@@ -31,6 +30,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
+from services import console
 from services.adapters.config import Settings
 from services.api import (
     auth,
@@ -113,5 +113,6 @@ def create_app(
     for router in UNVERSIONED:
         app.include_router(router)
     auth.install(app)
+    console.install(app)
     app.add_middleware(AccessLog)
     return app

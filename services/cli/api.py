@@ -35,4 +35,12 @@ def api(
         bootstrap.serving(Settings.from_env(data_dir=data_dir)) as settings,
     ):
         typer.echo(f"HTTP API at http://{host}:{port}/api/v1/docs", err=True)
+        typer.echo(console_addresses(host, port), err=True)
         asyncio.run(serve(settings, host, port))
+
+
+def console_addresses(host: str, port: int) -> str:
+    """Where `jiedu up` and `jiedu api` say the console and the public Q&A page are."""
+    base = f"http://{host}:{port}"
+    return (f"web console at {base}/console/ (log in with a token from "
+            f"`jiedu creds token issue PARTY`); public Q&A search at {base}/qa")

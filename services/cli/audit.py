@@ -10,7 +10,6 @@ from the NATS server that serves the data dir (started for the command if none r
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
 import time
 from datetime import UTC, datetime
@@ -225,28 +224,12 @@ async def _verify(settings: Settings, key: Ed25519PublicKey | None, skip_rows: b
     nc = await bootstrap.connect(
         bootstrap.nats_url(settings), "jiedu-audit-verify", party=permissions.AUDITOR
     )
-    try:
-        js = nc.jetstream()
-        state = await audit.log_state(js)
-        log = await audit.read_log(js, partial=True) if state.events_last is not None else []
-        checkpoints = await audit.read_checkpoints(js)
-    finally:
-        await nc.close()
-    rows = None
     store = await asyncio.to_thread(store_for, settings)
     try:
-        incidents = await asyncio.to_thread(store.incidents)
-        if not skip_rows:
-            rows = await asyncio.to_thread(audit.audit_rows, store)
+        return await audit.verify_log(nc.jetstream(), store, key, skip_rows=skip_rows)
     finally:
+        await nc.close()
         await asyncio.to_thread(store.close)
-    if state.events_last is None and not checkpoints and not rows:
-        raise NotFoundError  # never a log here: nothing to compare
-    return await asyncio.to_thread(
-        functools.partial(
-            audit.verify, log, checkpoints, key, rows, state=state, incidents=incidents
-        )
-    )
 
 
 @audit_app.command("checkpoint")

@@ -388,6 +388,10 @@ def _examples() -> dict[str, tuple[str, dict[str, Any]]]:
     year = f.envelope("CalendarYearConfirmed", "calendar-2027", "gov_office", year=2027,
                       notice="国办发明电〔2026〕X号", holidays=["2027-01-01"], make_up_working_days=[])
     out.setdefault(year["type"], (subject(year), year))
+    # the Q&A library's types (issue 15), until the demo quarter publishes a library
+    for event in (f.qa_entry("FZ-QA", "e1"), f.qa_entry("FZ-QA", "e1", type_="QAEntryRevised"),
+                  f.withdrawn("FZ-QA", "e1"), f.repealed("FZ-QA")):
+        out.setdefault(event["type"], (subject(event), event))
     return out
 
 
