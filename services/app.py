@@ -30,6 +30,7 @@ from services.adapters.identities import Credentials
 from services.adapters.readmodels import ReadStore
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
+from services.matcher import MatcherService
 from services.projector import ProjectorProcess, store_for, wait_caught_up
 from services.tools import demo
 
@@ -46,6 +47,9 @@ class Parts:
     deadlines: bool = True
     """The clock scanner; `jiedu demo` runs it only once the quarter has settled, so that no
     clock is judged on a log still catching up with its backlog."""
+    matcher: bool = True
+    """The Q&A matching service (QA-4); `jiedu demo` runs it once the quarter has settled,
+    so that every consultation is matched against the whole library."""
     administer: bool = True
     """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
     instance (`jiedu intake`) only checks them and needs no operator's seed."""
@@ -83,6 +87,8 @@ class Parts:
             await service.start()
         if self.projections and self.deadlines:
             await self.add_deadlines()
+        if self.projections and self.matcher:
+            await self.add_matcher()
 
     async def add_deadlines(self) -> DeadlineService:
         """Start the scanner of the clocks that the projector keeps in `self.store`."""
@@ -93,6 +99,17 @@ class Parts:
         self.services.append(scanner)
         await scanner.start()
         return scanner
+
+    async def add_matcher(self) -> MatcherService:
+        """Start the matching of consultations against the library the projector keeps in
+        `self.store`."""
+        assert self.store is not None
+        matcher = MatcherService(
+            await self._connect("jiedu-matcher"), self.store, run_projection=False
+        )
+        self.services.append(matcher)
+        await matcher.start()
+        return matcher
 
     async def stop(self) -> None:
         for service in reversed(self.services):
