@@ -9,11 +9,17 @@ JIEDU_REQUIRE_POSTGRES=1, when they fail instead.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from nats.aio.client import Client
 
@@ -27,6 +33,7 @@ from services.adapters.config import Settings
 from services.adapters.readmodels import ReadStore, open_store
 from services.matcher import MatcherService, suggestions_of
 from services.projector import rebuild
+from services.qa import QASearch
 
 HOUSING = "housing"
 
@@ -239,3 +246,65 @@ async def test_qa4_rebuild_of_the_consultations_equals_live(
     await rebuild(nc.jetstream(), store, projection, batch=3)
     assert await asyncio.to_thread(store.dump, projection) == live
 
+
+
+# ── candidates (QA-5) on the command line ────────────────────────────────────────────────────
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "NATS_URL": settings.nats_url or "", "JIEDU_LOG_LEVEL": "warning",
+           "JIEDU_CREDENTIALS": str(settings.credentials)}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env,
+                          capture_output=True, timeout=120)
+
+
+async def test_qa5_referral_answer_by_the_drafting_unit_candidate_published_entry(
+    nc: Client, intake: object, settings: Settings, tmp_path: Path, matchers: Matchers,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    data = tmp_path / "data"
+    store = open_store(None, data)
+    question = "公租房住满几年可以买下来"
+    await send(nc, *policy(), asked("HS-1", "c1", question), asked("HS-1", "c2", "今天几号"))
+    matcher = await matchers(store)
+    await matcher.settle()
+    await send(
+        nc,
+        f.envelope("ConsultationReferred", "HS-1", HOUSING, consultation_id="c1",
+                   referred_to=HOUSING),
+        answered("HS-1", "c1", answer="公共租赁住房只租不售，承租满5年后可申请购买保障性住房。",
+                 from_library=False, instant=False, by_drafting_unit=True),
+    )
+    await matcher.settle()  # the projections caught up
+    run = functools.partial(asyncio.to_thread, cli, settings)
+
+    listed = await run("qa", "candidates", "--json", "--data-dir", str(data))
+    assert listed.returncode == 0, listed.stderr.decode()
+    body = orjson.loads(listed.stdout)
+    assert [(c["consultation_id"], c["entry_id"]) for c in body["candidates"]] == [("c1", "cand-c1")]
+    assert body["candidates"][0]["answer"].startswith("公共租赁住房只租不售")
+    assert [r["consultation_id"] for r in body["review"]] == ["c2"]  # no good match
+    other = await run("qa", "candidates", "--json", "--department", "drc", "--data-dir", str(data))
+    assert orjson.loads(other.stdout) == {"candidates": [], "review": []}
+    shown = await run("qa", "suggestions", "c2", "--json", "--data-dir", str(data))
+    assert orjson.loads(shown.stdout)[0]["answerable"] is False
+
+    published = await run("qa", "publish-candidate", "c1", "--json", "--data-dir", str(data))
+    assert published.returncode == 0, published.stderr.decode()
+    assert orjson.loads(published.stdout)["status"] == "accepted"
+    [entry] = [e for _, e in await events(nc) if e["type"] == "QAEntryPublished"
+               and e["data"]["entry_id"] == "cand-c1"]
+    assert (entry["department"], entry["source_system"], entry["data"]["question"]) == (
+        HOUSING, "qa-library", question)
+    await matcher.settle()
+    after = orjson.loads((await run("qa", "candidates", "--json", "--data-dir", str(data))).stdout)
+    assert after["candidates"] == [] and [r["consultation_id"] for r in after["review"]] == ["c2"]
+    hits = QASearch(store).search(question, as_of=date(2026, 7, 6)).hits
+    assert hits[0].entry_id == "cand-c1"  # the library now answers it
+    again = await run("qa", "publish-candidate", "c1", "--data-dir", str(data))
+    assert again.returncode == 2 and b"no waiting candidate" in again.stderr
+    missing = await run("qa", "suggestions", "c9", "--data-dir", str(data))
+    assert missing.returncode == 1
+    store.close()
