@@ -22,6 +22,8 @@ from nats.aio.client import Client
 
 from events import streams
 from projections.case_summary import CASES, CaseSummary
+from projections.qa_consultations import CONSULTATIONS, WAITING, QAConsultations
+from projections.qa_library import ENTRIES, PUBLISHED, QALibrary
 from services import audit, bootstrap
 from services.adapters import logs, permissions
 from services.adapters.config import Settings
@@ -197,6 +199,27 @@ async def settle_deadlines(parts: Parts, timeout: float = 300.0) -> None:
     await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
 
 
+async def settle_matcher(parts: Parts, timeout: float = 300.0) -> None:
+    """Start the matching service on the settled log, let it match every consultation against
+    the whole library, and project that too (so `jiedu demo`'s suggestions do not depend on
+    how far the library had got when each consultation was read)."""
+    assert parts.nc is not None and parts.store is not None
+    matcher = await parts.add_matcher()
+    await matcher.settle()
+    await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
+
+
+def _library_summary(store: ReadStore) -> dict[str, int]:
+    rows = store.select(QAConsultations(), CONSULTATIONS)
+    return {
+        "entries": len(store.select(QALibrary(), ENTRIES, {"status": PUBLISHED})),
+        "consultations_matched": sum(1 for r in rows if r["matched"]),
+        "answerable": sum(1 for r in rows if r["answerable"]),
+        "answered_from_entries": sum(1 for r in rows if r["entry_id"] and r["instant"]),
+        "candidates_waiting": sum(1 for r in rows if r["candidate"] == WAITING),
+    }
+
+
 async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
     """What the log and the case summary hold, for `jiedu demo`."""
     js = nc.jetstream()
@@ -209,4 +232,5 @@ async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
         "by_status": dict(sorted(Counter(r["status"] for r in rows).items())),
         "open_findings": sum(int(r.get("open_findings") or 0) for r in rows),
         "deadlines": await asyncio.to_thread(clock_summary, store),
+        "qa_library": await asyncio.to_thread(_library_summary, store),
     }
