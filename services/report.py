@@ -399,12 +399,15 @@ def entries(inputs: Inputs, as_of: datetime) -> Prepared:
 def _library_entries(facts: Sequence[Row], index: Callable[[Trace], int]) -> list[Entry]:
     """The library's figures (facts in log order): searches by the day of the match; entries
     in force and candidates waiting at a period's end, each from its day until the day it
-    stops (withdrawn, its policy repealed; published as an entry)."""
+    stops (withdrawn, its policy repealed; published as an entry). A candidate is a
+    consultation referred and answered by the drafting unit, in whichever order the two
+    sources' messages reached the log (as `projections.qa_consultations` has it)."""
     out: list[Entry] = []
     stops: dict[tuple[str, str], date] = {}  # (case, entry) → withdrawn on
     repealed: dict[str, date] = {}  # case → repealed_on (a later repeal restates it)
     published: dict[tuple[str, str], tuple[date, str, int]] = {}
-    referred: set[tuple[str, str]] = set()
+    referred = {(r["case_id"], r["attrs"]["consultation_id"]) for r in facts
+                if r["type"] == "ConsultationReferred"}  # sources are not ordered among them
     candidates: dict[tuple[str, str], tuple[date, str, int]] = {}
     for r in facts:
         t, a, dept, day, case = r["type"], r["attrs"], r["department"], r["day"], r["case_id"]
@@ -424,8 +427,6 @@ def _library_entries(facts: Sequence[Row], index: Callable[[Trace], int]) -> lis
             stops.setdefault((case, a["entry_id"]), day)
         elif t == "PolicyRepealed":
             repealed[case] = day
-        elif t == "ConsultationReferred":
-            referred.add((case, a["consultation_id"]))
         elif (t == "ConsultationAnswered" and a.get("by_drafting_unit")
               and (case, a["consultation_id"]) in referred):
             candidates.setdefault((case, a["consultation_id"]), (day, dept, index(
