@@ -655,6 +655,16 @@ class ReadStore(ABC):
                 return []
             return tx.select(table, live.physical(table), where, order_by, limit)
 
+    def analyze(self, projection: Projection) -> None:
+        """Have the database gather statistics of the live generation's tables, so that its
+        planner reads indexes for selective queries (PostgreSQL's autovacuum does it in time;
+        after filling a generation in bulk it has not yet)."""
+        with self.transaction(write=True) as tx:
+            live = tx.live(projection.name)
+            if live is not None:
+                for table in projection.tables:
+                    tx.run(f"ANALYZE {tx.q(live.physical(table))}")
+
     def dump(self, projection: Projection, gen: Generation | None = None) -> dict[str, list[Row]]:
         """Every row of every table of a generation (default: the live one), ordered by key:
         for comparing two read models."""

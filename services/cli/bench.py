@@ -46,7 +46,9 @@ def bench_command(
         ),
     ] = None,
     parts: Annotated[
-        str, typer.Option("--parts", help="which parts to run: ingest,latency,rebuild (default), report")
+        str, typer.Option(
+            "--parts", help="which parts to run: ingest,latency,rebuild (default), report, qa"
+        )
     ] = ",".join(bench.PARTS),
     latency_events: Annotated[
         int | None,
@@ -136,4 +138,35 @@ def table(result: dict[str, Any]) -> RichTable:
                 target("rebuild.sqlite.ratio") if store == "sqlite" else x.get("error", ""),
             )
         t.add_row("  peak RSS MB", _num(rb["peak_rss_mb"]), "", "", target("rebuild.peak_rss_mb"))
+    qa = result.get("qa")
+    if qa is not None:
+        _qa_rows(t, qa, target)
     return t
+
+
+def _qa_rows(t: RichTable, qa: dict[str, Any], target: Any) -> None:
+    """Issue 15's figures: the library's search beside single characters (the baseline)."""
+    lib, base = qa["quality"]["library"], qa["quality"]["baseline"]
+    threshold = qa["threshold"]
+    for key, label in (
+        ("recall_at_1", f"Q&A recall@1 ({lib['questions']} questions)"),
+        ("recall_at_5", "  recall@5"),
+        ("mrr", "  MRR"),
+        ("unanswerable_answered", f"  unanswerable answered (threshold {threshold})"),
+        ("answerable_declined", "  answerable declined"),
+    ):
+        t.add_row(label, f"{lib[key]:.3f}", f"{base[key]:.3f}", "",
+                  target(f"qa.quality.library.{key}"))
+    for size, stores in qa["latency"].items():
+        for store, by in stores.items():
+            mine, other = by["library"], by.get("baseline", {})
+            for pct in ("p50_ms", "p99_ms"):
+                t.add_row(
+                    f"Q&A search ms, {int(size):,} entries, {store} {pct[:3]}",
+                    _num(mine[pct]), _num(other.get(pct)), _num(_ratio(mine[pct], other.get(pct))),
+                    target(f"qa.latency.{size}.{store}.library.{pct}") if pct == "p99_ms" else "",
+                )
+
+
+def _ratio(figure: float, baseline: float | None) -> float | None:
+    return round(figure / baseline, 2) if baseline else None

@@ -78,14 +78,16 @@ from services.adapters.readmodels import (
 )
 from services.intake import IntakeService
 from services.projector import DEFAULT_BATCH, ProjectorProcess, rebuild
-from services.tools import demo
+from services.tools import bench_qa, demo, qa_set
 
 Payload = tuple[str, bytes]
 """(intake subject, body)"""
 
 PARTS = ("ingest", "latency", "rebuild")
-OPTIONAL_PARTS = ("report",)
-"""Run only when asked for (`--parts report`): issue 7's report at 100 departments × 10,000 cases."""
+OPTIONAL_PARTS = ("report", "qa")
+"""Run only when asked for: `--parts report`, issue 7's report at 100 departments × 10,000
+cases; `--parts qa`, issue 15's Q&A library (quality on the evaluation set, search latency at
+10,000 and 100,000 entries; `services.tools.bench_qa`)."""
 RATE = 500.0
 """Events per second published for the latency part."""
 LATENCY_EVENTS = 5000
@@ -96,6 +98,11 @@ TARGETS = {
     "rebuild.sqlite.ratio": ">= 0.3",
     "latency_ms.p99": "<= 100",
     "rebuild.peak_rss_mb": "< 512 at 1M",
+    "qa.quality.library.recall_at_1": ">= 0.80",
+    "qa.quality.library.recall_at_5": ">= 0.95",
+    "qa.quality.library.unanswerable_answered": "<= 0.10",
+    "qa.latency.100000.sqlite.library.p99_ms": "<= 50",
+    "qa.latency.100000.postgresql.library.p99_ms": "<= 50",
 }
 
 Say = Callable[[str], None]
@@ -809,9 +816,17 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "rebuild.sqlite.ratio": lambda v: v >= 0.3,
         "latency_ms.p99": lambda v: v <= 100,
         "rebuild.peak_rss_mb": lambda v: v < 512,
+        "qa.quality.library.recall_at_1": lambda v: v >= 0.80,
+        "qa.quality.library.recall_at_5": lambda v: v >= 0.95,
+        "qa.quality.library.unanswerable_answered": lambda v: v <= 0.10,
+        "qa.latency.100000.sqlite.library.p99_ms": lambda v: v <= 50,
+        "qa.latency.100000.postgresql.library.p99_ms": lambda v: v <= 50,
     }
     out: dict[str, dict[str, Any]] = {}
     for key, check in checks.items():
+        part = key.split(".")[0]
+        if part in OPTIONAL_PARTS and part not in result:
+            continue  # a part not asked for has no targets to report
         value = _get(result, key)
         out[key] = {
             "target": TARGETS[key],
@@ -878,11 +893,49 @@ async def run(
         if "report" in parts:
             say("report: 100 departments, 10,000 cases (best of two, vs JSON only)")
             result["report"] = await asyncio.to_thread(report_part, workdir)
+        if "qa" in parts:
+            result["qa"] = await asyncio.to_thread(qa_part, workdir, postgres_url, say)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["load"]["end"] = load()
     result["targets"] = targets(result)
     return result
+
+
+# ── the Q&A library (issue 15) ───────────────────────────────────────────────────────────────
+
+
+def qa_part(
+    workdir: Path, postgres: str | None, say: Say = _quiet,
+    sizes: Sequence[int] = bench_qa.SIZES,
+) -> dict[str, Any]:
+    """`bench_qa.run` on SQLite files in `workdir` and fresh PostgreSQL schemas (dropped
+    after), or SQLite alone when PostgreSQL is not there; latency at `sizes` entries."""
+    schemas: list[str] = []
+
+    def sqlite(label: str) -> ReadStore:
+        return open_store(f"sqlite:///{workdir / f'{label}.sqlite3'}", workdir)
+
+    def pg(label: str) -> ReadStore:
+        assert postgres is not None
+        schema = f"bench_{os.getpid()}_{label}"
+        _drop_schema(postgres, schema)
+        schemas.append(schema)
+        return open_store(_with_schema(postgres, schema), workdir)
+
+    openers: dict[str, bench_qa.Opener] = {"sqlite": sqlite}
+    unreachable = _postgres_reachable(postgres) if postgres else "not asked for"
+    if unreachable is None:
+        openers["postgresql"] = pg
+    try:
+        out = bench_qa.run(qa_set.load(), openers, sizes, say=say)
+    finally:
+        for schema in schemas:
+            _drop_schema(postgres or "", schema)
+    if unreachable is not None:
+        out["postgresql"] = unreachable
+    out["load"] = load()
+    return out
 
 
 # ── the quarterly report (issue 7's size) ────────────────────────────────────────────────────

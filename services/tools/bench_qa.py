@@ -26,14 +26,22 @@ import orjson
 from domain.qa_text import Analyser
 from events.catalogue import Event
 from events.codec import decode
-from projections.base import MemoryRows
-from projections.qa_library import ENTRIES, POLICIES, POSTINGS, STATS, TERMS, QALibrary
+from projections.base import Row
+from projections.qa_library import (
+    ENTRIES,
+    LIVE_ENTRIES,
+    POLICIES,
+    POSTINGS,
+    STATS,
+    TERMS,
+    QALibrary,
+)
 from services.adapters.readmodels import ReadStore
 from services.projector import UnitOfWork
-from services.qa import QASearch
+from services.qa import THRESHOLD, QASearch
 from services.tools.qa_set import QASet, SetEntry
 
-THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 SIZES = (10_000, 100_000)
 AS_OF = datetime(2026, 9, 1, tzinfo=UTC).date()
 
@@ -69,81 +77,131 @@ def _entry_data(e: SetEntry, entry_id: str, answer: str | None = None) -> dict[s
     }
 
 
+SYNTHETIC_TITLE = "渝中区政策问答（合成）"
+"""The one title of the synthetic policies: an entry's terms then depend on its own words
+only, so copies of one prototype differ in nothing but their IDs (see `load`)."""
+PER_POLICY = 20
+
+
+def _synthetic(qa: QASet, i: int) -> tuple[str, str, SetEntry, SetEntry]:
+    """(case, department, the entry giving question and keywords, the one giving the answer)
+    of the i-th synthetic entry: 20 to a policy, whose department is that of its first."""
+    entries = qa.entries
+    first = entries[(i - i % PER_POLICY) % len(entries)]
+    base, other = entries[i % len(entries)], entries[(i * 7 + 3) % len(entries)]
+    return f"QA-SYN-{i // PER_POLICY:05d}", first.department, base, other
+
+
 def library_events(qa: QASet, size: int | None = None) -> Iterator[Event]:
     """The set's policies and entries as their departments would publish them; with `size`,
     padded with synthetic entries (a set entry's question and keywords, another's answer)
     under synthetic policies of 20 entries each, up to `size` entries in all."""
     n = 0
-    for (department, title), case_id in qa.policies().items():
+    cases = qa.policies()
+    for (department, title), case_id in cases.items():
         n += 1
         yield _event("DraftSubmitted", case_id, department, n, title=title, scope="normative",
                      issuer={"kind": "department", "lead": department})
-    cases = qa.policies()
     for e in qa.entries:
         n += 1
         yield _event("QAEntryPublished", cases[(e.department, e.policy_title)], e.department, n,
                      **_entry_data(e, e.entry_id))
-    entries = qa.entries
-    for i in range(max(0, (size or 0) - len(entries))):
-        base, other = entries[i % len(entries)], entries[(i * 7 + 3) % len(entries)]
-        case_id = f"QA-SYN-{i // 20:05d}"
-        if i % 20 == 0:
+    for i in range(max(0, (size or 0) - len(qa.entries))):
+        case_id, department, base, other = _synthetic(qa, i)
+        if i % PER_POLICY == 0:
             n += 1
-            yield _event("DraftSubmitted", case_id, base.department, n,
-                         title=f"{base.policy_title}（第{i // 20}批）", scope="normative",
-                         issuer={"kind": "department", "lead": base.department})
+            yield _event("DraftSubmitted", case_id, department, n, title=SYNTHETIC_TITLE,
+                         scope="normative", issuer={"kind": "department", "lead": department})
         n += 1
-        yield _event("QAEntryPublished", case_id, base.department, n,
+        yield _event("QAEntryPublished", case_id, department, n,
                      **_entry_data(base, f"syn-{i:06d}", other.answer))
 
 
 def project(store: ReadStore, projection: QALibrary, events: Iterable[Event],
             batch: int = 2000) -> None:
-    """Apply `events` to the projection's live generation in batches, as the runner's unit of
-    work does (no log position: a bench store is thrown away)."""
+    """Apply `events` (at positions 1, 2, …) to the projection's live generation in batches,
+    as the runner's unit of work does (no log position is kept: a bench store is thrown
+    away)."""
     gen = store.ensure_live(projection)
-    pending: list[Event] = []
+    pending: list[tuple[int, Event]] = []
 
     def flush() -> None:
         with store.transaction(write=True) as tx:
             work = UnitOfWork(tx, gen)
-            work.prefetch(k for e in pending for k in projection.touches(e))
-            for e in pending:
-                projection.apply(e, 1, work)
+            work.prefetch(k for _, e in pending for k in projection.touches(e))
+            for seq, e in pending:
+                projection.apply(e, seq, work)
             work.flush()
         pending.clear()
 
-    for event in events:
+    for event in enumerate(events, start=1):
         pending.append(event)
         if len(pending) >= batch:
             flush()
     if pending:
         flush()
+    store.analyze(projection)
 
 
-def load(store: ReadStore, projection: QALibrary, events: Iterable[Event],
-         chunk: int = 1000) -> None:
-    """Fill the projection's live generation from events that only publish (a bench library):
-    the projection's own rows, made in memory and written in bulk, a chunk of entries at a
-    time (the postings and entries of a chunk are not read again)."""
+def load(store: ReadStore, projection: QALibrary, qa: QASet, size: int,
+         chunk: int = 5000) -> None:
+    """Fill the live generation with what `library_events(qa, size)` makes, fast: the set
+    and one prototype of each distinct synthetic entry go through the projection; the other
+    synthetic entries differ from their prototype only in case, entry ID and department, so
+    their rows are its rows with those changed, written in bulk, and each adds what the
+    projection would (a live entry, one to each term's frequency, its ID to its policy).
+    `tests/test_bench_qa.py` checks the rows equal those of applying every event."""
     gen = store.ensure_live(projection)
-    rows = MemoryRows()
-    written = (POSTINGS, ENTRIES)
-
-    def flush() -> None:
-        with store.transaction(write=True) as tx:
-            for table in written:
-                tx.insert(table, gen.physical(table), rows.rows(table))
-                rows.tables.pop(table.name, None)
-
-    for n, event in enumerate(events, start=1):
-        projection.apply(event, n, rows)
-        if n % chunk == 0:
-            flush()
-    flush()
+    rows = projection.run(enumerate(library_events(qa), start=1))
+    scratch = QALibrary(projection.analyser)
+    prototypes: dict[int, tuple[Row, list[Row]]] = {}
+    synthetic = max(0, size - len(qa.entries))
+    for k in range(min(synthetic, len(qa.entries))):
+        _, department, base, other = _synthetic(qa, k)
+        made = scratch.run(enumerate([
+            _event("DraftSubmitted", "PROTO", department, 1, title=SYNTHETIC_TITLE,
+                   scope="normative", issuer={"kind": "department", "lead": department}),
+            _event("QAEntryPublished", "PROTO", department, 2,
+                   **_entry_data(base, "proto", other.answer)),
+        ], start=1))
+        prototypes[k] = (made.rows(ENTRIES)[0], made.rows(POSTINGS))
+    df = {t["term"]: t["df"] for t in rows.rows(TERMS)}
+    policies = {p["case_id"]: p for p in rows.rows(POLICIES)}
+    live = rows.rows(STATS)[0]["value"]
     with store.transaction(write=True) as tx:
-        for table in (POLICIES, TERMS, STATS):
-            tx.insert(table, gen.physical(table), rows.rows(table))
+        tx.insert(ENTRIES, gen.physical(ENTRIES), rows.rows(ENTRIES))
+        tx.insert(POSTINGS, gen.physical(POSTINGS), rows.rows(POSTINGS))
+    for start in range(0, synthetic, chunk):
+        entries: list[Row] = []
+        postings: list[Row] = []
+        for i in range(start, min(synthetic, start + chunk)):
+            case_id, department, _, _ = _synthetic(qa, i)
+            entry, proto_postings = prototypes[i % len(qa.entries)]
+            ids = {"case_id": case_id, "entry_id": f"syn-{i:06d}", "department": department}
+            entries.append({**entry, **ids, "seq": _seq(qa, i)})
+            postings += ({**p, **ids} for p in proto_postings)
+            for term in entry["terms"]:
+                df[term] = df.get(term, 0) + 1
+            policy = policies.setdefault(case_id, {
+                "case_id": case_id, "department": department, "title": SYNTHETIC_TITLE,
+                "document_number": None, "issued_on": None, "repealed_on": None,
+                "repeal_kind": None, "entries": []})
+            policy["entries"].append(ids["entry_id"])
+            live += 1
+        with store.transaction(write=True) as tx:
+            tx.insert(ENTRIES, gen.physical(ENTRIES), entries)
+            tx.insert(POSTINGS, gen.physical(POSTINGS), postings)
+    with store.transaction(write=True) as tx:
+        tx.insert(POLICIES, gen.physical(POLICIES), [policies[c] for c in sorted(policies)])
+        tx.insert(TERMS, gen.physical(TERMS),
+                  [{"term": t, "df": df[t]} for t in sorted(df)])
+        tx.insert(STATS, gen.physical(STATS), [{"name": LIVE_ENTRIES, "value": live}])
+    store.analyze(projection)  # as autovacuum would, in time
+
+
+def _seq(qa: QASet, i: int) -> int:
+    """The position `library_events` gives the i-th synthetic entry's publication."""
+    return len(qa.policies()) + len(qa.entries) + i + 1 + i // PER_POLICY + 1
 
 
 # ── quality ──────────────────────────────────────────────────────────────────────────────────
@@ -217,40 +275,46 @@ Opener = Callable[[str], ReadStore]
 
 def run(qa: QASet, stores: dict[str, Opener], sizes: Iterable[int] = SIZES,
         say: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole QA part: quality on the set, then latency per store and size, segmented and
-    baseline, in one run."""
-    analysers = {"jieba": Analyser.from_files(), "baseline": CharAnalyser()}
-    out: dict[str, Any] = {"quality": {}, "latency": {}}
+    """The whole QA part: quality on the set (on the first store: both rank alike), then
+    latency per size and store, the library's search beside the baseline, in one run."""
+    analysers: dict[str, Analyser] = {"library": Analyser.from_files(), "baseline": CharAnalyser()}
+    out: dict[str, Any] = {"threshold": THRESHOLD, "quality": {}, "latency": {}}
     questions = [q for q, _ in qa.questions()]
     first = next(iter(stores))
     for name, analyser in analysers.items():
         store = stores[first](f"qa_{name}_set")
         projection = QALibrary(analyser)
         project(store, projection, library_events(qa))
-        q = quality(QASearch(store, analyser, projection=projection), qa)
+        q = quality(QASearch(store, analyser, projection=projection), qa,
+                    sorted({*THRESHOLDS, THRESHOLD}))
+        store.close()
+        answered, declined = q.at(THRESHOLD)
         out["quality"][name] = {
-            "questions": q.questions, "unanswerable": q.unanswerable,
+            "entries": len(qa.entries), "questions": q.questions, "unanswerable": q.unanswerable,
             "recall_at_1": round(q.recall_at_1, 4), "recall_at_5": round(q.recall_at_5, 4),
-            "mrr": round(q.mrr, 4),
+            "mrr": round(q.mrr, 4), "unanswerable_answered": round(answered, 4),
+            "answerable_declined": round(declined, 4),
             "by_threshold": {str(t): {"unanswerable_answered": round(a, 4),
                                       "answerable_declined": round(d, 4)}
                              for t, (a, d) in q.by_threshold.items()},
         }
-        say(f"qa quality {name}: r@1 {q.recall_at_1:.3f} r@5 {q.recall_at_5:.3f} "
-            f"mrr {q.mrr:.3f}")
+        say(f"qa quality, {name}: recall@1 {q.recall_at_1:.3f}, recall@5 {q.recall_at_5:.3f}, "
+            f"MRR {q.mrr:.3f}; at {THRESHOLD} unanswerable answered {answered:.2f}, "
+            f"answerable declined {declined:.2f}")
     for size in sizes:
         for kind, opener in stores.items():
             for name, analyser in analysers.items():
                 store = opener(f"qa_{name}_{size}")
                 projection = QALibrary(analyser)
                 started = time.perf_counter()
-                load(store, projection, library_events(qa, size))
+                load(store, projection, qa, size)
                 loaded = time.perf_counter() - started
-                lat = latency(QASearch(store, analyser, projection=projection), questions)
+                lat: dict[str, Any] = latency(
+                    QASearch(store, analyser, projection=projection), questions
+                )
+                store.close()
                 lat["load_s"] = round(loaded, 1)
                 out["latency"].setdefault(str(size), {}).setdefault(kind, {})[name] = lat
-                say(f"qa latency {kind} {size} {name}: p50 {lat['p50_ms']} ms "
+                say(f"qa latency, {size} entries, {kind}, {name}: p50 {lat['p50_ms']} ms, "
                     f"p99 {lat['p99_ms']} ms (loaded in {loaded:.0f} s)")
-                store.close()
     return out
-
