@@ -149,7 +149,7 @@ async def test_qa4_consultation_suggestions_and_an_answer_from_an_entry(
     nc: Client, intake: object, stores: Stores, matchers: Matchers
 ) -> None:
     store = stores("flow")
-    await send(nc, *policy(), asked("HS-1", "c1", "公租房咋申请啊"),
+    await send(nc, *policy(), asked("HS-1", "c1", "公租房怎么申请"),
                asked("HS-1", "c2", "明天渝中区会下雨吗"))
     matcher = await matchers(store)
     await matcher.settle()
