@@ -15,7 +15,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,11 @@ import factories as f
 from events.codec import decode
 from logtools import drained, events, publish, rejected
 from pgtools import PG_URL, drop_schema, postgres_or_skip
+from projections.deadlines import Deadlines
+from projections.findings import Findings
 from projections.qa_consultations import CONSULTATIONS, QAConsultations
-from services import bootstrap
+from projections.statistics import Statistics
+from services import bootstrap, report
 from services.adapters.config import Settings
 from services.adapters.readmodels import ReadStore, open_store
 from services.matcher import MatcherService, suggestions_of
@@ -145,7 +148,7 @@ async def matched(nc: Client) -> dict[str, dict[str, Any]]:
 # ── tests ────────────────────────────────────────────────────────────────────────────────────
 
 
-async def test_qa4_consultation_suggestions_and_an_answer_from_an_entry(
+async def test_qa4_consultation_suggestions_answer_from_an_entry_and_the_instant_rate(
     nc: Client, intake: object, stores: Stores, matchers: Matchers
 ) -> None:
     store = stores("flow")
@@ -176,6 +179,18 @@ async def test_qa4_consultation_suggestions_and_an_answer_from_an_entry(
     assert [refused[s][0] for s in unknown] == ["unknown_reference", "unknown_reference"]
     assert [e["data"].get("entry_id") for _, e in await events(nc)
             if e["type"] == "ConsultationAnswered"] == ["h1"]
+
+    # the report's figures from the same log: one of two consultations answered from an entry
+    for projection in (Statistics(), Deadlines(), Findings()):
+        await rebuild(nc.jetstream(), store, projection)
+    inputs = await asyncio.to_thread(report.load_inputs, store)
+    q3 = report.periods(report.Quarter.parse("2026Q3"))[0]
+    housing = report.compute(inputs, q3, datetime(2026, 10, 10, tzinfo=UTC))[HOUSING]
+    assert {k: len(housing.get(k, ())) for k in (
+        "consultations", "consultations_instant", "qa_searches", "qa_searches_answerable",
+        "qa_entries")} == {"consultations": 2, "consultations_instant": 1, "qa_searches": 2,
+                           "qa_searches_answerable": 1, "qa_entries": 3}
+    assert report.rate(housing, ("consultations_instant",), ("consultations",)) == 0.5
 
 
 async def test_qa4_an_entry_of_another_policy_is_accepted_as_a_suggestion(
