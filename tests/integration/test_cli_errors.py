@@ -53,6 +53,12 @@ CASES: list[tuple[str, list[str], str]] = [
      "'٢٠٢٦-٠١-٠١'"),
     ("qa search: --as-of no day", ["qa", "search", "社保", "--as-of", "2026-02-30"],
      "'2026-02-30'"),
+    ("qa publish-candidate: an empty answer", ["qa", "publish-candidate", "c1", "--answer", " "],
+     "--answer is empty"),
+    ("qa publish-candidate: a dotted system", ["qa", "publish-candidate", "c1", "--system", "a.b"],
+     "system 'a.b'"),
+    ("qa publish-candidate: a wildcard case", ["qa", "publish-candidate", "c1", "--case", "*"],
+     "case '*'"),
 ]
 
 
