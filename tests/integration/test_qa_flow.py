@@ -78,6 +78,7 @@ class Matchers:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.running: list[tuple[MatcherService, Client]] = []
+        self.stores: list[ReadStore] = []
 
     async def __call__(self, store: ReadStore) -> MatcherService:
         own = await bootstrap.connect(str(self.settings.nats_url), "jiedu-matcher")
@@ -86,10 +87,20 @@ class Matchers:
         self.running.append((service, own))
         return service
 
+    def store(self, tmp_path: Path, name: str | None) -> ReadStore:
+        """A SQLite store the matchers use, closed only after they have stopped (a store
+        closed under a running service's thread is a crash, not a test)."""
+        url = f"sqlite:///{tmp_path / name}" if name else None
+        store = open_store(url, tmp_path)
+        self.stores.append(store)
+        return store
+
     async def close(self) -> None:
         for service, own in self.running:
             await service.stop()
             await own.close()
+        for store in self.stores:
+            store.close()
 
 
 @pytest.fixture
@@ -218,16 +229,14 @@ async def test_qa4_two_matchers_write_each_suggestion_once(
     questions = ["公租房咋申请", "加装电梯补多少钱", "公租房能出借吗", "今天几号"]
     raw = [asked("HS-1", f"c{i}", questions[i % 4]) for i in range(24)]
     await send(nc, *policy())
-    first = await matchers(open_store(f"sqlite:///{tmp_path / 'm1.sqlite3'}", tmp_path))
-    second = await matchers(open_store(f"sqlite:///{tmp_path / 'm2.sqlite3'}", tmp_path))
+    first = await matchers(matchers.store(tmp_path, "m1.sqlite3"))
+    second = await matchers(matchers.store(tmp_path, "m2.sqlite3"))
     await send(nc, *raw)
     await asyncio.gather(first.settle(), second.settle())
     found = await matched(nc)  # fails on a duplicate
     assert set(found) == {f"HS-1/c{i}" for i in range(24)}
     assert sorted(first.appended + second.appended) == sorted(
         e["event_id"] for e in found.values())
-    for store in (first.store, second.store):
-        store.close()
 
 
 async def test_qa4_consultation_matched_sent_in_is_refused_as_reserved(
@@ -280,7 +289,7 @@ async def test_qa5_referral_answer_by_the_drafting_unit_candidate_published_entr
 ) -> None:
     monkeypatch.delenv("DATABASE_URL", raising=False)
     data = tmp_path / "data"
-    store = open_store(None, data)
+    store = matchers.store(data, None)
     question = "公租房住满几年可以买下来"
     await send(nc, *policy(), asked("HS-1", "c1", question), asked("HS-1", "c2", "今天几号"))
     matcher = await matchers(store)
@@ -322,4 +331,3 @@ async def test_qa5_referral_answer_by_the_drafting_unit_candidate_published_entr
     assert again.returncode == 1 and b"no waiting candidate" in again.stderr
     missing = await run("qa", "suggestions", "c9", "--data-dir", str(data))
     assert missing.returncode == 1
-    store.close()
