@@ -27,6 +27,8 @@ from events import streams
 from projections import ALL
 from projections.case_summary import CASES, CaseSummary
 from projections.findings import FINDINGS, Findings, tally
+from projections.qa_consultations import CONSULTATIONS, WAITING, QAConsultations
+from projections.qa_library import ENTRIES, PUBLISHED, QALibrary
 from services import audit, bootstrap
 from services.adapters import logs, permissions
 from services.adapters.config import Settings
@@ -36,6 +38,7 @@ from services.adapters.readmodels import SQLITE_FILE, ReadStore
 from services.api.process import ApiProcess
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
+from services.matcher import MatcherService
 from services.projector import ProjectorProcess, store_for, wait_caught_up
 from services.tools import demo
 
@@ -52,6 +55,9 @@ class Parts:
     deadlines: bool = True
     """The clock scanner; `jiedu demo` runs it only once the quarter has settled, so that no
     clock is judged on a log still catching up with its backlog."""
+    matcher: bool = True
+    """The Q&A matching service (QA-4); `jiedu demo` runs it once the quarter has settled,
+    so that every consultation is matched against the whole library."""
     administer: bool = True
     """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
     instance (`jiedu intake`) only checks them and needs no operator's seed."""
@@ -65,6 +71,8 @@ class Parts:
     store: ReadStore | None = None
     services: list[Any] = field(default_factory=list)
     scanner: DeadlineService | None = None
+    matching: MatcherService | None = None
+    """The matching service once started (`add_matcher`)."""
     checkpoints: bool = False
     """Whether the quarterly checkpoints are signed (the office key is there)."""
     connections: list[Client] = field(default_factory=list)
@@ -106,6 +114,8 @@ class Parts:
             await service.start()
         if self.projections and self.deadlines:
             await self.add_deadlines()
+        if self.projections and self.matcher:
+            await self.add_matcher()
 
     async def add_deadlines(self) -> DeadlineService:
         """Start the scanner of the clocks that the projector keeps in `self.store`."""
@@ -117,6 +127,18 @@ class Parts:
         await scanner.start()
         self.scanner = scanner
         return scanner
+
+    async def add_matcher(self) -> MatcherService:
+        """Start the matching of consultations against the library the projector keeps in
+        `self.store`."""
+        assert self.store is not None
+        matcher = MatcherService(
+            await self._connect("jiedu-matcher"), self.store, run_projection=False
+        )
+        self.services.append(matcher)
+        await matcher.start()
+        self.matching = matcher
+        return matcher
 
     async def stop(self) -> None:
         for service in reversed(self.services):
@@ -143,6 +165,8 @@ def running(parts: Parts) -> list[tuple[str, str]]:
         lines.append(("projector", f"{len(ALL)} projections into {_store_name(settings)}"))
     if parts.scanner is not None:
         lines.append(("deadline service", "appends what each clock is owed as it falls due"))
+    if parts.matching is not None:
+        lines.append(("Q&A matcher", "suggests library entries for each consultation (QA-4)"))
     if parts.checkpoints:
         lines.append(("checkpoints", "signs each quarter's chain head with the office key"))
     else:
@@ -233,7 +257,7 @@ async def load_demo(nc: Client, quarter: str, seed: int = 2026) -> int:
     """Publish a demo quarter to INTAKE on one connection that may speak for every source
     (the tests' harness), in the sources' order."""
     js = nc.jetstream()
-    messages = demo.generate(quarter, seed)
+    messages = await asyncio.to_thread(demo.generate, quarter, seed)  # seconds of work: off the loop
     for start in range(0, len(messages), 1000):
         futures = [
             await js.publish_async(m.subject, m.encode()) for m in messages[start : start + 1000]
@@ -249,7 +273,7 @@ async def load_demo_as_sources(
     """Publish a demo quarter to INTAKE as its sources would, each message with the identity
     of the source its subject names, in their order; `published(done, total)` is told as
     acknowledgements come in."""
-    messages = demo.generate(quarter, seed)
+    messages = await asyncio.to_thread(demo.generate, quarter, seed)  # seconds of work: off the loop
     sources = bootstrap.Sources(settings)
     acknowledged = 0
 
@@ -307,6 +331,7 @@ async def load_demo_showing(
         sent = await load_demo_as_sources(parts.settings, quarter, seed, published)
         await settle(nc, store)
         await settle_deadlines(parts)
+        await settle_matcher(parts)
     finally:
         if watcher is not None:
             watcher.cancel()
@@ -350,6 +375,27 @@ async def settle_deadlines(parts: Parts, timeout: float = 300.0) -> None:
     await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
 
 
+async def settle_matcher(parts: Parts, timeout: float = 300.0) -> None:
+    """Start the matching service on the settled log, let it match every consultation against
+    the whole library, and project that too (so `jiedu demo`'s suggestions do not depend on
+    how far the library had got when each consultation was read)."""
+    assert parts.nc is not None and parts.store is not None
+    matcher = parts.matching or await parts.add_matcher()
+    await matcher.settle()
+    await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
+
+
+def _library_summary(store: ReadStore) -> dict[str, int]:
+    rows = store.select(QAConsultations(), CONSULTATIONS)
+    return {
+        "entries": len(store.select(QALibrary(), ENTRIES, {"status": PUBLISHED})),
+        "consultations_matched": sum(1 for r in rows if r["matched"]),
+        "answerable": sum(1 for r in rows if r["answerable"]),
+        "answered_from_entries": sum(1 for r in rows if r["entry_id"] and r["instant"]),
+        "candidates_waiting": sum(1 for r in rows if r["candidate"] == WAITING),
+    }
+
+
 async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
     """What the log and the case summary hold, for `jiedu demo`."""
     js = nc.jetstream()
@@ -372,4 +418,5 @@ async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
         },
         "deadlines": clocks,
         "clocks_by_status": dict(by_outcome),
+        "qa_library": await asyncio.to_thread(_library_summary, store),
     }

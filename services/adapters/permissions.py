@@ -7,10 +7,13 @@ where its party may not. A new organ is one line of `events/data/organs.json`.
     party          publishes                                     subscribes
     <organ code>   jiedu.intake.<code>.*.*                       its outcomes, its inbox
     monitor        jiedu.intake.cyberspace_office.monitor.*      its outcomes, its inbox
-    intake         jiedu.events.> but the deadline types,        its inbox
+    intake         jiedu.events.> but the deadline and matcher   its inbox
+                   types,
                    REJECTED, outcomes (core and bucket), leases;
                    consumes INTAKE; reads EVENTS, REJECTED
     deadlines      jiedu.events.*.*.<deadline type>; reads EVENTS its inbox
+    matcher        jiedu.events.*.*.ConsultationMatched;         its inbox
+                   reads EVENTS
     projector      reads EVENTS                                  its inbox
     auditor        reads EVENTS, REJECTED, CHECKPOINTS, outcomes its inbox
     api            jiedu.intake.*.*.* (not the monitor's);       every source's outcomes,
@@ -29,23 +32,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from events import streams
-from events.catalogue import EVENT_TYPES
+from events.catalogue import EVENT_TYPES, MATCHER_TYPES
 from events.organs import Organs
 from events.roles import MONITOR
 
 INTAKE = "intake"
 DEADLINES = "deadlines"
+MATCHER = "matcher"
 PROJECTOR = "projector"
 AUDITOR = "auditor"
 OPERATOR = "operator"
 MONITOR_PARTY = "monitor"
 API_PARTY = "api"
 """The HTTP API: publishes the departments' HTTP intake for them, and reads for its readers."""
-SERVICES = (INTAKE, DEADLINES, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY, API_PARTY)
+SERVICES = (
+    INTAKE, DEADLINES, MATCHER, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY, API_PARTY
+)
 """The parties that are not an organ's upstream system."""
 
 DEADLINE_TYPES = tuple(t.__name__ for t in EVENT_TYPES if t.__name__.startswith("Deadline"))
 """Derived by the deadline service alone (PUB-2, PUB-3, QA-4, OP-4, SUP-1 clocks)."""
+MATCHED_TYPES = tuple(sorted(MATCHER_TYPES))
+"""Derived by the matching service alone (QA-4's suggestions from the Q&A library)."""
 
 API = "$JS.API"
 LOGS = (streams.EVENTS, streams.REJECTED, streams.CHECKPOINTS)
@@ -165,11 +173,16 @@ def table(organs: Organs) -> dict[str, Permissions]:
         f"{API}.CONSUMER.DELETE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.CREATE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.DURABLE.CREATE.{streams.INTAKE}.>",
-        deny=tuple(streams.type_filter(t) for t in DEADLINE_TYPES),
+        deny=tuple(streams.type_filter(t) for t in (*DEADLINE_TYPES, *MATCHED_TYPES)),
     )
     parties[DEADLINES] = _service(
         DEADLINES,
         *(streams.type_filter(t) for t in DEADLINE_TYPES),
+        *reads(streams.EVENTS),
+    )
+    parties[MATCHER] = _service(
+        MATCHER,
+        *(streams.type_filter(t) for t in MATCHED_TYPES),
         *reads(streams.EVENTS),
     )
     parties[PROJECTOR] = _service(PROJECTOR, *reads(streams.EVENTS))

@@ -140,7 +140,7 @@ async def _demo(
 ) -> dict[str, Any]:
     """The demo loaded by this process's own intake, projector and (once the quarter has
     settled, so that no clock is judged on a log still catching up) deadline service."""
-    parts = Parts(settings, deadlines=False, log_name="demo")
+    parts = Parts(settings, deadlines=False, matcher=False, log_name="demo")
     nc = await bootstrap.connect(settings.nats_url or "", "jiedu-demo")
     try:
         await parts.start(nc)

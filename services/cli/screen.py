@@ -71,14 +71,19 @@ def _wrapped(lines: list[tuple[str, str]]) -> list[str]:
 
 
 def demo_summary(settings: Settings, done: dict[str, Any]) -> str:
-    """The demo's summary for people: cases, findings by rule, clocks by outcome, and the
-    report to try."""
+    """The demo's summary for people: cases, findings by rule, clocks by outcome, the Q&A
+    library, and the report to try."""
     quarter = done["quarter"]
     by_status = ", ".join(_item(s, n) for s, n in done["by_status"].items())
     findings = done["findings_by_rule"]
     found = sum(f["total"] for f in findings.values())
     by_rule = ", ".join(_item(rule, f["total"]) for rule, f in findings.items())
     clocks = ", ".join(_item(s, n) for s, n in done["clocks_by_status"].items())
+    qa = done["qa_library"]
+    library = (f"{qa['entries']:,} entries in force; {qa['consultations_matched']:,} "
+               f"consultations matched, {qa['answerable']:,} confidently, "
+               f"{qa['answered_from_entries']:,} answered at once from an entry; "
+               f"{qa['candidates_waiting']:,} candidates waiting (QA-5)")
     return "\n".join([
         f"Demo quarter {quarter} loaded: {done['messages']:,} messages, {done['events']:,} events "
         f"in the log, {done['rejected']:,} rejected.",
@@ -86,6 +91,7 @@ def demo_summary(settings: Settings, done: dict[str, Any]) -> str:
             ("cases", f"{done['cases']:,} in {done['departments']} departments: {by_status}"),
             ("findings", f"{found:,} ({done['open_findings']:,} open), by rule: {by_rule}"),
             ("clocks", clocks),
+            ("Q&A library", library),
         ]),
         f"Try: jiedu report quarterly {quarter} --out report-{quarter}{data_dir_option(settings)}",
     ])
