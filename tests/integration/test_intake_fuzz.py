@@ -388,6 +388,12 @@ def _examples() -> dict[str, tuple[str, dict[str, Any]]]:
     year = f.envelope("CalendarYearConfirmed", "calendar-2027", "gov_office", year=2027,
                       notice="国办发明电〔2026〕X号", holidays=["2027-01-01"], make_up_working_days=[])
     out.setdefault(year["type"], (subject(year), year))
+    # the asker's personal fields (issue 17), each broken in turn like every other field
+    subj, consultation = out["ConsultationReceived"]
+    consultation = copy.deepcopy(consultation)
+    consultation["data"]["asker"] = {"name": "张三", "phone": "13800000000",
+                                     "email": "zs@example.cn", "reply_via": "phone"}
+    out["ConsultationReceived"] = (subj, consultation)
     # the Q&A library's types (issue 15), until the demo quarter publishes a library
     for event in (f.qa_entry("FZ-QA", "e1"), f.qa_entry("FZ-QA", "e1", type_="QAEntryRevised"),
                   f.withdrawn("FZ-QA", "e1"), f.repealed("FZ-QA")):
