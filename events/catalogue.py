@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, Field, HttpUrl, TypeAdapter
-from pydantic.json_schema import JsonDict
+from pydantic.config import JsonDict
 
 from events.envelope import (
     EARLIEST_DAY,
