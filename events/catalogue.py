@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, HttpUrl, TypeAdapter
+from pydantic import AwareDatetime, Discriminator, Field, HttpUrl, Tag, TypeAdapter
 from pydantic.config import JsonDict
 
 from events.envelope import (
@@ -413,12 +413,22 @@ class SealedAsker(Record):
     reply_via: ReplyVia = ReplyVia.NONE
 
 
+def _asker_form(value: Any) -> str:
+    """Which form an asker is in: sealed ones name their subject; anything else is judged as
+    sent in clear (so an unknown key is `invalid_field`, not a missing sealed field)."""
+    named = value.get("subject_id") if isinstance(value, dict) else getattr(value, "subject_id", None)
+    return "sealed" if named is not None else "clear"
+
+
 class ConsultationReceivedData(Record):
     consultation_id: str = Field(min_length=1, max_length=128)
     channel: ConsultationChannel
     question: str = Field(min_length=1)
     received_by: Token = Field(description="受理机关: the organ that took the question")
-    asker: Asker | SealedAsker | None = Field(
+    asker: Annotated[
+        Annotated[Asker, Tag("clear")] | Annotated[SealedAsker, Tag("sealed")],
+        Discriminator(_asker_form),
+    ] | None = Field(
         default=None,
         description="咨询人: optional (events before issue 17 have none); sent as `Asker`, "
         "kept as `SealedAsker`",

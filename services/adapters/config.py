@@ -31,6 +31,10 @@ class Settings:
     """The parties' seeds and the server authorisation; default `<data_dir>/creds`."""
     database_url: str | None = None
     log_level: str = "info"
+    keystore: Path | None = None
+    """The data subjects' key store (`services.adapters.keystore`); default `<data_dir>/keys.sqlite3`."""
+    personal_cipher: str = "AES-256-GCM"
+    """How the intake seals personal fields: AES-256-GCM, or SM4-GCM where 商用密码 is required."""
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
     @property
@@ -56,6 +60,8 @@ class Settings:
             ("JIEDU_CREDENTIALS", "credentials_dir", Path),
             ("DATABASE_URL", "database_url", str),
             ("JIEDU_LOG_LEVEL", "log_level", str),
+            ("JIEDU_KEYSTORE", "keystore", Path),
+            ("JIEDU_PERSONAL_CIPHER", "personal_cipher", str),
         ):
             if env.get(key):
                 values[name] = conv(env[key])
