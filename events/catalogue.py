@@ -772,6 +772,37 @@ class DeadlineBreached(Envelope):
     data: DeadlineData
 
 
+# ── personal data (个人信息) ─────────────────────────────────────────────────────────────────
+
+
+class ErasureReason(StrEnum):
+    """Why a data subject's personal data was erased (个人信息保护法 art. 47)."""
+
+    REQUEST = "request"  # 个人请求删除
+    RETENTION = "retention"  # 处理目的已实现：保存期满
+
+
+class PersonalDataErasedData(Record):
+    subject_id: str = Field(pattern=r"^ds-[0-9a-f]{32}$")
+    key_versions: list[Annotated[int, Field(ge=1)]] = Field(
+        description="the key versions destroyed: every field sealed with them is erased"
+    )
+    reason: ErasureReason
+    consultation_ids: list[str] = Field(
+        description="the consultations on this case whose asker was this subject"
+    )
+
+
+class PersonalDataErased(Envelope):
+    """Reserved for the privacy service: a data subject's keys were destroyed, so their personal
+    fields on this case now read as erased (已删除). Who (`actor`), when (`occurred_at`) and
+    which subject; no personal data. One per case the subject appears on."""
+
+    CASE_KIND: ClassVar[str | None] = None
+    type: Literal["PersonalDataErased"] = "PersonalDataErased"
+    data: PersonalDataErasedData
+
+
 # ── the catalogue ────────────────────────────────────────────────────────────────────────────
 
 EVENT_TYPES: tuple[type[Envelope], ...] = (
@@ -807,11 +838,14 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     DeadlineWarned,
     DeadlineMet,
     DeadlineBreached,
+    PersonalDataErased,
 )
 BY_TYPE: dict[str, type[Envelope]] = {t.__name__: t for t in EVENT_TYPES}
 
 SYSTEM_TYPES: frozenset[str] = frozenset(
-    t.__name__ for t in EVENT_TYPES if t.__name__.startswith(("Finding", "Deadline"))
+    t.__name__
+    for t in EVENT_TYPES
+    if t.__name__.startswith(("Finding", "Deadline")) or t.__name__ == "PersonalDataErased"
 )
 """Derived by Jiedu itself; no upstream source may emit them."""
 
@@ -851,7 +885,8 @@ Event = Annotated[
     | DeadlinePendingCalendar
     | DeadlineWarned
     | DeadlineMet
-    | DeadlineBreached,
+    | DeadlineBreached
+    | PersonalDataErased,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

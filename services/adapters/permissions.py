@@ -11,6 +11,8 @@ where its party may not. A new organ is one line of `events/data/organs.json`.
                    REJECTED, outcomes (core and bucket), leases;
                    consumes INTAKE; reads EVENTS, REJECTED
     deadlines      jiedu.events.*.*.<deadline type>; reads EVENTS its inbox
+    privacy        jiedu.events.*.*.PersonalDataErased;          its inbox
+                   reads EVENTS
     projector      reads EVENTS                                  its inbox
     auditor        reads EVENTS, REJECTED, CHECKPOINTS, outcomes its inbox
     api            jiedu.intake.*.*.* (not the monitor's);       every source's outcomes,
@@ -35,17 +37,21 @@ from events.roles import MONITOR
 
 INTAKE = "intake"
 DEADLINES = "deadlines"
+PRIVACY = "privacy"
+"""The privacy service (`jiedu privacy erase`): records erasures, nothing else."""
 PROJECTOR = "projector"
 AUDITOR = "auditor"
 OPERATOR = "operator"
 MONITOR_PARTY = "monitor"
 API_PARTY = "api"
 """The HTTP API: publishes the departments' HTTP intake for them, and reads for its readers."""
-SERVICES = (INTAKE, DEADLINES, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY, API_PARTY)
+SERVICES = (INTAKE, DEADLINES, PRIVACY, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY, API_PARTY)
 """The parties that are not an organ's upstream system."""
 
 DEADLINE_TYPES = tuple(t.__name__ for t in EVENT_TYPES if t.__name__.startswith("Deadline"))
 """Derived by the deadline service alone (PUB-2, PUB-3, QA-4, OP-4, SUP-1 clocks)."""
+ERASURE_TYPE = "PersonalDataErased"
+"""Recorded by the privacy service alone, when it destroyed a data subject's keys."""
 
 API = "$JS.API"
 LOGS = (streams.EVENTS, streams.REJECTED, streams.CHECKPOINTS)
@@ -165,12 +171,15 @@ def table(organs: Organs) -> dict[str, Permissions]:
         f"{API}.CONSUMER.DELETE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.CREATE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.DURABLE.CREATE.{streams.INTAKE}.>",
-        deny=tuple(streams.type_filter(t) for t in DEADLINE_TYPES),
+        deny=tuple(streams.type_filter(t) for t in (*DEADLINE_TYPES, ERASURE_TYPE)),
     )
     parties[DEADLINES] = _service(
         DEADLINES,
         *(streams.type_filter(t) for t in DEADLINE_TYPES),
         *reads(streams.EVENTS),
+    )
+    parties[PRIVACY] = _service(
+        PRIVACY, streams.type_filter(ERASURE_TYPE), *reads(streams.EVENTS)
     )
     parties[PROJECTOR] = _service(PROJECTOR, *reads(streams.EVENTS))
     parties[AUDITOR] = _service(
