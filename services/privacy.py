@@ -14,16 +14,36 @@ Where personal data can live, and for how long (the closing note of issue 17 rep
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from domain.privacy import Cipher_, KeyState, open_sealed, seal, subject_of
-from events.catalogue import Asker, ConsultationReceived, Event, SealedAsker
+from events import streams
+from events.catalogue import (
+    Asker,
+    ConsultationReceived,
+    ErasureReason,
+    Event,
+    PersonalDataErased,
+    PersonalDataErasedData,
+    SealedAsker,
+)
+from events.codec import encode, loads
+from events.envelope import Actor
 from events.outcomes import Reason, Rejection
+from events.streams import Header
+from services.adapters.eventlog import Conflict, EventLog
 from services.adapters.keystore import KeyStore
+
+ERASER_SYSTEM = "jiedu"
+"""The source system named on erasure events: Jiedu itself."""
 
 DROPPED_NOTE = "personal_data_dropped"
 """The key a REJECTED message's asker gets, listing the personal fields taken out of it."""
@@ -97,3 +117,87 @@ def without_personal(raw: bytes) -> bytes:
     dropped = [k for k in asker if k != "reply_via"]  # unknown keys may name a person too
     kept = {k: v for k, v in asker.items() if k not in dropped}
     return orjson.dumps({**body, "data": {**data, "asker": {**kept, DROPPED_NOTE: dropped}}})
+
+
+# ── erasure (删除) ───────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Erased:
+    """What `erase` did: the keys destroyed and the erasure events recorded, by case."""
+
+    subject_id: str
+    key_versions: tuple[int, ...]
+    recorded: dict[str, str]
+    """case ID → the PersonalDataErased event ID recorded there (now or by an earlier run)."""
+
+
+async def appearances(log: EventLog, subject_id: str) -> dict[str, list[ConsultationReceived]]:
+    """The consultations whose asker is the subject, by case, from the log itself."""
+    out: dict[str, list[ConsultationReceived]] = {}
+    for _, body in await log.read(streams.type_filter("ConsultationReceived")):
+        e = loads(body)
+        if (isinstance(e, ConsultationReceived) and isinstance(e.data.asker, SealedAsker)
+                and e.data.asker.subject_id == subject_id):
+            out.setdefault(e.case_id, []).append(e)
+    return out
+
+
+def erasure_event(
+    subject_id: str, versions: tuple[int, ...], reason: ErasureReason, by: str,
+    consultations: list[ConsultationReceived], at: datetime,
+) -> PersonalDataErased:
+    """The erasure as one case records it. Its ID is derived from subject, versions and case,
+    so running the same erasure again records nothing twice."""
+    first = consultations[0]
+    digest = hashlib.sha256(
+        f"{subject_id}|{','.join(map(str, versions))}|{first.case_id}".encode()
+    ).hexdigest()[:32]
+    return PersonalDataErased(
+        event_id=f"erased-{digest}",
+        case_id=first.case_id,
+        department=first.department,
+        actor=Actor(id=by),
+        source_system=ERASER_SYSTEM,
+        occurred_at=at,
+        data=PersonalDataErasedData(
+            subject_id=subject_id, key_versions=list(versions), reason=reason,
+            consultation_ids=[c.data.consultation_id for c in consultations],
+        ),
+    )
+
+
+async def erase(
+    log: EventLog, keys: KeyStore, subject_id: str, *, by: str, reason: ErasureReason
+) -> Erased:
+    """Destroy the subject's keys, then record a PersonalDataErased on every case the subject
+    appears on (under the case's lock). The keys go first: erasure is what the law asks for,
+    and a run cut short is finished by running it again (the events' IDs are deterministic)."""
+    found = await appearances(log, subject_id)
+    try:
+        await asyncio.to_thread(keys.erase, subject_id, by, str(reason))
+    except LookupError:
+        if found:  # the log names the subject, the store has no key: never erased, lost
+            raise LookupError(f"{subject_id}: in the log, but the key store has no key for it "
+                              "(lost, not erased)") from None
+        raise
+    versions = await asyncio.to_thread(keys.erased_versions, subject_id)
+    now = datetime.now(UTC)
+    recorded: dict[str, str] = {}
+    for case_id, consultations in sorted(found.items()):
+        event = erasure_event(subject_id, versions, reason, by, consultations, now)
+        recorded[case_id] = event.event_id
+        for _ in range(10):
+            history = await log.history(case_id)
+            if any(e.event_id == event.event_id for _, e in history):
+                break
+            message = (streams.event_subject(event.department, case_id, event.type),
+                       encode(event), {Header.EVENT_ID: event.event_id})
+            try:
+                await log.append(case_id, [message], expected_last=history[-1][0])
+                break
+            except Conflict:
+                continue
+        else:
+            raise RuntimeError(f"case {case_id}: still moving after 10 tries")
+    return Erased(subject_id, versions, recorded)

@@ -150,5 +150,15 @@ class KeyStore:
         return Erasure(subject_id, live, at, by, reason)
 
 
+    def erased_versions(self, subject_id: str) -> tuple[int, ...]:
+        """Every version of the subject's keys destroyed so far, in order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT version FROM subject_keys WHERE subject_id = ? AND key IS NULL "
+                "AND erased_at IS NOT NULL ORDER BY version", (subject_id,)
+            ).fetchall()
+        return tuple(int(v) for (v,) in rows)
+
+
 def keystore_path(settings: Settings) -> Path:
     return settings.keystore or settings.data_dir / KEYSTORE_FILE

@@ -31,7 +31,18 @@ from services.app import (
     settle_deadlines,
     summary,
 )
-from services.cli import api, audit, bench, creds, deadlines, incidents, qa, read, report
+from services.cli import (
+    api,
+    audit,
+    bench,
+    creds,
+    deadlines,
+    incidents,
+    privacy,
+    qa,
+    read,
+    report,
+)
 from services.cli.common import (
     DataDir,
     Json,
@@ -284,6 +295,7 @@ creds.register(app)
 bench.register(app)
 api.register(app)
 qa.register(app)
+privacy.register(app)
 
 
 def main() -> None:

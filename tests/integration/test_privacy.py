@@ -4,18 +4,31 @@ QA-4 is why it is kept at all: the drafting unit must reply to the asker (主动
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from nats.aio.client import Client
 
 import factories as f
+from domain.privacy import ERASED
 from events import streams
-from events.catalogue import Asker, SealedAsker
+from events.catalogue import (
+    Asker,
+    ConsultationReceived,
+    ErasureReason,
+    PersonalDataErased,
+    SealedAsker,
+)
+from events.codec import loads
 from logtools import drained, events, publish, rejected, stored
+from services import audit, bootstrap
 from services.adapters.config import Settings
+from services.adapters.eventlog import EventLog
 from services.adapters.keystore import KeyStore, keystore_path
-from services.privacy import DROPPED_NOTE, reveal
+from services.privacy import DROPPED_NOTE, erase, reveal
 
 SECRETS = (f.ASKER_NAME, f.ASKER_PHONE, f.ASKER_EMAIL)
 
@@ -102,3 +115,96 @@ async def test_rejected_keeps_no_personal_field_only_a_note(nc: Client, intake: 
     assert DROPPED_NOTE in orjson.loads(kept[not_json][1])
 
 
+
+
+def files_holding(root: Path) -> dict[str, list[str]]:
+    """Every file under `root` that holds one of the asker's texts, with which."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and (found := clear_in(path.read_bytes())):
+            out[str(path.relative_to(root))] = found
+    return out
+
+
+async def _revealed(nc: Client, keys: KeyStore) -> list[dict[str, Any]]:
+    """Every event of the log as a reader with the right sees it: askers opened."""
+    out = []
+    for m in await audit.read_log(nc.jetstream()):
+        e = loads(m.data)
+        if isinstance(e, ConsultationReceived) and e.data.asker is not None:
+            e = e.model_copy(update={"data": e.data.model_copy(
+                update={"asker": reveal(keys, e.data.asker)})})
+        out.append(e.model_dump(mode="json"))
+    return out
+
+
+async def test_erasure_leaves_the_asker_nowhere_and_the_chain_still_verifies(
+    nc: Client, intake: object, settings: Settings, tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    await _consulted(nc, "PD-9", "Q1")
+    other = {"name": "司马青", "phone": "13700001111", "reply_via": "phone"}
+    for cid, who in (("Q2", f.asker(email=None)), ("Q3", other)):
+        await publish(nc, f.consultation("PD-9", cid, asker=who))
+    await publish(nc, f.draft("PD-10"))
+    await publish(nc, f.consultation("PD-10", "Q1", asker=f.asker()))
+    await drained(nc)
+    js = nc.jetstream()
+    keys = KeyStore(keystore_path(settings))
+    before_log = await audit.read_log(js)
+    before = await _revealed(nc, keys)
+    await asyncio.to_thread(audit.replay, before_log, tmp_path / "replay-before")
+    assert audit.verify(before_log, [], None).ok
+    opened = loads(before_log[1].data)
+    assert isinstance(opened, ConsultationReceived)
+    assert isinstance(opened.data.asker, SealedAsker)
+    subject = opened.data.asker.subject_id
+
+    privacy_nc = await bootstrap.connect(str(settings.nats_url), "jiedu-privacy")
+    try:
+        done = await erase(EventLog(privacy_nc), keys, subject, by="op-7",
+                           reason=ErasureReason.REQUEST)
+        again = await erase(EventLog(privacy_nc), keys, subject, by="op-7",
+                            reason=ErasureReason.REQUEST)
+    finally:
+        await privacy_nc.close()
+    assert done.key_versions == (1,) and set(done.recorded) == {"PD-9", "PD-10"}
+    assert again.recorded == done.recorded  # recorded once, however often it runs
+
+    after_log = await audit.read_log(js)
+    # the log is the same bytes, plus one erasure event per case
+    assert [(m.seq, m.data) for m in after_log[: len(before_log)]] == [
+        (m.seq, m.data) for m in before_log]
+    erasures = [loads(m.data) for m in after_log[len(before_log):]]
+    assert sorted((e.type, e.case_id) for e in erasures) == [
+        ("PersonalDataErased", "PD-10"), ("PersonalDataErased", "PD-9")]
+    by_case = {e.case_id: e for e in erasures if isinstance(e, PersonalDataErased)}
+    assert by_case["PD-9"].data.consultation_ids == ["Q1", "Q2"]
+    assert by_case["PD-9"].actor.id == "op-7" and by_case["PD-9"].data.subject_id == subject
+    report = audit.verify(after_log, [], None)
+    assert report.ok, report.as_dict()
+
+    # a replay before and after differs only in the erased fields
+    after = (await _revealed(nc, keys))[: len(before)]
+    changed = [(i, k) for i, (b, a) in enumerate(zip(before, after, strict=True))
+               for k in ("name", "phone", "email")
+               if b["type"] == "ConsultationReceived" and b["data"].get("asker")
+               and b["data"]["asker"].get(k) != a["data"]["asker"].get(k)]
+    assert {after[i]["data"]["asker"][k] for i, k in changed} == {ERASED}
+    assert {(after[i]["case_id"], after[i]["data"]["consultation_id"]) for i, _ in changed} == {
+        ("PD-9", "Q1"), ("PD-9", "Q2"), ("PD-10", "Q1")}
+    assert any(e["data"].get("asker", {}).get("name") == "司马青" for e in after)  # others kept
+    for b, a in zip(before, after, strict=True):
+        if b["type"] == "ConsultationReceived" and b["data"].get("asker"):
+            b["data"]["asker"] = {k: v for k, v in b["data"]["asker"].items()
+                                  if k not in ("name", "phone", "email")}
+            a["data"]["asker"] = {k: v for k, v in a["data"]["asker"].items()
+                                  if k not in ("name", "phone", "email")}
+    assert before == after
+    await asyncio.to_thread(audit.replay, after_log, tmp_path / "replay-after")
+
+    # nowhere under the data directory: NATS store files (INTAKE's consumed messages too),
+    # the key store, the read models and exports of both replays; and in no log line
+    assert files_holding(tmp_path) == {}
+    out, err = capfd.readouterr()
+    assert clear_in((out + err).encode()) == []
