@@ -72,7 +72,7 @@ from services.adapters import logs
 from services.adapters.config import Settings
 from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message, check_streams
 from services.adapters.keystore import keystore_path
-from services.privacy import Sealer, without_personal
+from services.privacy import Sealer, holds_personal_bytes, without_personal
 
 log = logs.get("jiedu.intake")
 
@@ -448,11 +448,29 @@ class Intake:
             by_source.setdefault(source, []).append(i.outcome)
         for (department, system), outcomes in by_source.items():
             await self.log.announce(department, system, outcomes)
+        await self._erase_personal(done)
         for i in done:
             await i.msg.ack()
         for i in items:
             if i.outcome is None and i.retry_in is not None:
                 await i.msg.nak(delay=i.retry_in)
+
+
+    async def _erase_personal(self, done: list[Item]) -> None:
+        """Overwrite in INTAKE's store files every decided message that may name a person,
+        before acknowledging it. Acknowledging alone removes a message from the work queue
+        but leaves its bytes in the block file while other messages live in the same block
+        (until compaction); the stream's message delete, without `no_erase`, overwrites them
+        with random bytes. A message that could not be erased is acknowledged all the same
+        (it is decided) and the failure logged: the bytes go when the block does."""
+        personal = [i for i in done if holds_personal_bytes(i.msg.data)]
+        results = await asyncio.gather(
+            *(self.log.erase_intake(i.intake_sequence) for i in personal), return_exceptions=True
+        )
+        for i, result in zip(personal, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("a personal message could not be erased from INTAKE",
+                          intake_sequence=i.intake_sequence, error=type(result).__name__)
 
 
 @dataclass

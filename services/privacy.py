@@ -97,11 +97,16 @@ def reveal(keys: KeyStore, asker: Asker | SealedAsker) -> Asker:
     return open_sealed(asker, key)
 
 
+def holds_personal_bytes(raw: bytes) -> bool:
+    """Whether a message as sent may hold personal data (an asker), by a cheap look."""
+    return b"asker" in raw
+
+
 def without_personal(raw: bytes) -> bytes:
     """A refused message as REJECTED may keep it: the asker's fields but the way to reply
     dropped (personal ones, sealed ones, unknown ones), with a note naming them. A body that is not a JSON object but mentions an asker is dropped whole
     (it cannot be told apart), with a note."""
-    if b"asker" not in raw:
+    if not holds_personal_bytes(raw):
         return raw
     try:
         body: Any = orjson.loads(raw)

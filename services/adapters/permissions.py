@@ -9,7 +9,8 @@ where its party may not. A new organ is one line of `events/data/organs.json`.
     monitor        jiedu.intake.cyberspace_office.monitor.*      its outcomes, its inbox
     intake         jiedu.events.> but the deadline types,        its inbox
                    REJECTED, outcomes (core and bucket), leases;
-                   consumes INTAKE; reads EVENTS, REJECTED
+                   consumes INTAKE, erases its personal messages;
+                   reads EVENTS, REJECTED
     deadlines      jiedu.events.*.*.<deadline type>; reads EVENTS its inbox
     privacy        jiedu.events.*.*.PersonalDataErased;          its inbox
                    reads EVENTS
@@ -171,6 +172,8 @@ def table(organs: Organs) -> dict[str, Permissions]:
         f"{API}.CONSUMER.DELETE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.CREATE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.DURABLE.CREATE.{streams.INTAKE}.>",
+        # overwrite a decided message that may name a person (`Intake._erase_personal`)
+        f"{API}.STREAM.MSG.DELETE.{streams.INTAKE}",
         deny=tuple(streams.type_filter(t) for t in (*DEADLINE_TYPES, ERASURE_TYPE)),
     )
     parties[DEADLINES] = _service(
