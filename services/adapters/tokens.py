@@ -75,7 +75,7 @@ class Tokens:
 
     def __init__(self, directory: Path) -> None:
         self.path = directory / TOKENS_FILE
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
         self._records: dict[str, TokenRecord] = {}
 
     def records(self) -> dict[str, TokenRecord]:
@@ -85,7 +85,7 @@ class Tokens:
         except FileNotFoundError:
             self._stamp, self._records = None, {}
             return self._records
-        stamp = (st.st_mtime_ns, st.st_size)
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)  # each save is a new file: a new inode
         if stamp != self._stamp:
             raw = json.loads(self.path.read_text())
             self._records = {

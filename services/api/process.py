@@ -39,7 +39,7 @@ async def serve(
 
     config = uvicorn.Config(
         create_app(settings), host=host, port=port, log_config=None, access_log=False,
-        lifespan="on", server_header=False,
+        lifespan="on", server_header=False, timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     if parent is None:

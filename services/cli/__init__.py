@@ -71,7 +71,7 @@ def up(
     with_demo: Annotated[bool, typer.Option("--demo", help="load a demo quarter")] = False,
     quarter: Annotated[str, typer.Option(help="the demo's quarter, e.g. 2026Q3")] = "2026Q3",
     http: Annotated[
-        str, typer.Option("--http", help="serve the HTTP API at HOST:PORT")
+        str, typer.Option("--http", envvar="JIEDU_HTTP", help="serve the HTTP API at HOST:PORT")
     ] = f"{DEFAULT_HOST}:{DEFAULT_PORT}",
     no_http: Annotated[bool, typer.Option("--no-http", help="no HTTP API")] = False,
 ) -> None:

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
 
 def api(
     http: Annotated[
-        str, typer.Option("--http", help="serve at HOST:PORT")
+        str, typer.Option("--http", envvar="JIEDU_HTTP", help="serve at HOST:PORT")
     ] = f"{DEFAULT_HOST}:{DEFAULT_PORT}",
     data_dir: DataDir = None,
 ) -> None:

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from services.tools import bench
+from services.tools import bench, bench_api
 
 
 def register(app: typer.Typer) -> None:
@@ -47,7 +47,7 @@ def bench_command(
     ] = None,
     parts: Annotated[
         str, typer.Option(
-            "--parts", help="which parts to run: ingest,latency,rebuild (default), report, qa"
+            "--parts", help="which parts to run: ingest,latency,rebuild (default), report, qa, api"
         )
     ] = ",".join(bench.PARTS),
     latency_events: Annotated[
@@ -71,6 +71,7 @@ def bench_command(
             latency_events=latency_events,
             rate=rate,
             say=lambda line: console.print(f"[dim]{line}[/dim]"),
+            more={"api": lambda workdir, say: bench_api.api_part(workdir, say=say)},
         )
     )
     if json_file is not None:
@@ -141,6 +142,19 @@ def table(result: dict[str, Any]) -> RichTable:
     qa = result.get("qa")
     if qa is not None:
         _qa_rows(t, qa, target)
+    api = result.get("api")
+    if api is not None:
+        floor = api["baseline_healthz"]
+        t.add_row(f"API reads at {api['rate_per_s']:g}/s, ms p50/p99", "", "", "", "")
+        t.add_row("  /healthz (baseline)", f"{_num(floor['p50'])}/{_num(floor['p99'])}")
+        for name, x in api["reads"].items():
+            t.add_row(f"  {name}", f"{_num(x['p50'])}/{_num(x['p99'])}",
+                      f"{_num(floor['p50'])}/{_num(floor['p99'])}", "",
+                      "" if not x["errors"] else f"{x['errors']} errors")
+        t.add_row("  worst p99", _num(api["read_p99_ms"]), "", "", target("api.read_p99_ms"))
+        i = api["intake"]
+        t.add_row("HTTP intake ev/s", _num(i["http"]["events_per_s"]),
+                  _num(i["nats"]["events_per_s"]), _num(i["ratio"]), target("api.intake.ratio"))
     return t
 
 

@@ -41,7 +41,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -84,10 +84,11 @@ Payload = tuple[str, bytes]
 """(intake subject, body)"""
 
 PARTS = ("ingest", "latency", "rebuild")
-OPTIONAL_PARTS = ("report", "qa")
+OPTIONAL_PARTS = ("report", "qa", "api")
 """Run only when asked for: `--parts report`, issue 7's report at 100 departments × 10,000
 cases; `--parts qa`, issue 15's Q&A library (quality on the evaluation set, search latency at
-10,000 and 100,000 entries; `services.tools.bench_qa`)."""
+10,000 and 100,000 entries; `services.tools.bench_qa`); `--parts api`, the HTTP API's reads and
+intake (`services.tools.bench_api`)."""
 RATE = 500.0
 """Events per second published for the latency part."""
 LATENCY_EVENTS = 5000
@@ -103,6 +104,8 @@ TARGETS = {
     "qa.quality.library.unanswerable_answered": "<= 0.10",
     "qa.latency.100000.sqlite.library.p99_ms": "<= 50",
     "qa.latency.100000.postgresql.library.p99_ms": "<= 50",
+    "api.read_p99_ms": "<= 50",
+    "api.intake.ratio": ">= 0.5",
 }
 
 Say = Callable[[str], None]
@@ -821,6 +824,8 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "qa.quality.library.unanswerable_answered": lambda v: v <= 0.10,
         "qa.latency.100000.sqlite.library.p99_ms": lambda v: v <= 50,
         "qa.latency.100000.postgresql.library.p99_ms": lambda v: v <= 50,
+        "api.read_p99_ms": lambda v: v <= 50,
+        "api.intake.ratio": lambda v: v >= 0.5,
     }
     out: dict[str, dict[str, Any]] = {}
     for key, check in checks.items():
@@ -844,9 +849,12 @@ async def run(
     latency_events: int | None = None,
     rate: float = RATE,
     say: Say = _quiet,
+    more: Mapping[str, Callable[[Path, Say], Awaitable[dict[str, Any]]]] | None = None,
 ) -> dict[str, Any]:
     """Run the chosen parts with N events and return the figures (see the module docstring).
-    `postgres_url`: where to rebuild into PostgreSQL (None: skip that store)."""
+    `postgres_url`: where to rebuild into PostgreSQL (None: skip that store). `more`: parts
+    measured elsewhere, by name, each given the run's work directory (`api`:
+    `services.tools.bench_api`, which builds on this module)."""
     unknown = set(parts) - set(PARTS) - set(OPTIONAL_PARTS)
     if unknown:
         known = ", ".join(PARTS + OPTIONAL_PARTS)
@@ -895,6 +903,9 @@ async def run(
             result["report"] = await asyncio.to_thread(report_part, workdir)
         if "qa" in parts:
             result["qa"] = await asyncio.to_thread(qa_part, workdir, postgres_url, say)
+        for name, part in (more or {}).items():
+            if name in parts:
+                result[name] = await part(workdir, say)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     result["load"]["end"] = load()

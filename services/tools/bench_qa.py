@@ -33,7 +33,7 @@ from services.projector import UnitOfWork
 from services.qa import THRESHOLD, QASearch
 from services.tools.qa_set import QASet, SetEntry
 
-THRESHOLDS = (0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7)
+THRESHOLDS = (0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
 SIZES = (10_000, 100_000)
 AS_OF = datetime(2026, 9, 1, tzinfo=UTC).date()
 

@@ -53,6 +53,9 @@ CASES: list[tuple[str, list[str], str]] = [
      "'٢٠٢٦-٠١-٠١'"),
     ("qa search: --as-of no day", ["qa", "search", "社保", "--as-of", "2026-02-30"],
      "'2026-02-30'"),
+    ("up: --http without a port", ["up", "--http", "localhost"], "--http localhost"),
+    ("api: --http with no such port", ["api", "--http", "127.0.0.1:99999"], "HOST:PORT"),
+    ("creds token issue: no such organ", ["creds", "token", "issue", "mars"], "'mars'"),
 ]
 
 

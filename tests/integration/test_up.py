@@ -36,7 +36,8 @@ def wait_for(what: str, done: Callable[[], bool]) -> None:
 @pytest.fixture
 def up_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "DATABASE_URL")}
-    return {**env, "JIEDU_NATS_PORT": str(free_port()), "JIEDU_LOG_LEVEL": "warning"}
+    return {**env, "JIEDU_NATS_PORT": str(free_port()), "JIEDU_LOG_LEVEL": "warning",
+            "JIEDU_HTTP": f"127.0.0.1:{free_port()}"}
 
 
 @pytest.fixture
@@ -66,30 +67,34 @@ def server_pid(data_dir: Path) -> int | None:
     return running_pid(data_dir / "nats")
 
 
-def projector_pids(parent: int) -> list[int]:
-    """The `python -m services.projector` children of a process."""
+def projector_pids(parent: int, module: str = "services.projector") -> list[int]:
+    """The `python -m <module>` children of a process (the projector's by default)."""
     out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(parent)],
                          capture_output=True, text=True, check=False).stdout
-    return [int(line.split()[0]) for line in out.splitlines() if "services.projector" in line]
+    return [int(line.split()[0]) for line in out.splitlines() if f"-m {module}" in line]
 
 
-def test_kill_9_of_jiedu_up_takes_its_nats_server_and_projector_along(
+def test_kill_9_of_jiedu_up_takes_its_nats_server_projector_and_api_along(
     start_up: Callable[[Path], subprocess.Popen[bytes]], tmp_path: Path, up_env: dict[str, str]
 ) -> None:
     up = start_up(tmp_path / "data")
     url = f"nats://127.0.0.1:{up_env['JIEDU_NATS_PORT']}"
+    http = f"nats://{up_env['JIEDU_HTTP']}"  # `listening` reads host:port from any such URL
     wait_for("jiedu up runs its server", lambda: server_pid(tmp_path / "data") is not None
              and listening(url))
     wait_for("jiedu up runs its projector", lambda: bool(projector_pids(up.pid)))
+    wait_for("jiedu up serves its HTTP API", lambda: listening(http))
     server, projectors = server_pid(tmp_path / "data"), projector_pids(up.pid)
-    assert server is not None and alive(server)
+    apis = projector_pids(up.pid, "services.api")
+    assert server is not None and alive(server) and apis
 
     os.kill(up.pid, signal.SIGKILL)
     up.wait(10)
 
     wait_for("the nats-server ends with its parent", lambda: not alive(server))
     wait_for("the projector ends with its parent", lambda: not any(map(alive, projectors)))
-    assert not listening(url)
+    wait_for("the HTTP API ends with its parent", lambda: not any(map(alive, apis)))
+    assert not listening(url) and not listening(http)
 
 
 def test_jiedu_up_adopts_a_server_left_on_its_data_dir_says_so_and_stops_it(

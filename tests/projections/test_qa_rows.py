@@ -67,15 +67,20 @@ def test_qa2_the_district_synonym_table_is_read_from_the_data() -> None:
     assert any("社会" in g for g in district.query("社保怎么交"))
 
 
-def test_bm25_is_whole_numbers_and_confidence_is_bounded() -> None:
+def test_bm25_is_whole_numbers() -> None:
     assert posting_weight(1, 10) > posting_weight(1, 1000)  # short entries weigh more
     assert posting_weight(3, 100) > posting_weight(1, 100)
+    assert isinstance(posting_weight(2, 77), int) and isinstance(idf(3, 10), int)
     assert idf(0, 100) > idf(50, 100) > 0
-    idfs = {"a": 1000, "b": 3000}
-    best = (1000 + 3000) * posting_weight(1, 200)
-    assert confidence(best * 2, [("a",), ("b",)], idfs) == 1.0
-    assert confidence(1000 * posting_weight(1, 200), [("a",), ("b",)], idfs) == 0.25
-    assert confidence(0, [], {}) == 0.0
+
+
+def test_qa4_confidence_is_the_weighted_share_of_the_question_an_entry_holds() -> None:
+    idfs = {"a": 1000, "b": 3000, "c": 500, "c2": 2000}
+    groups = [("a",), ("b",), ("c", "c2")]  # c2: what the synonym c stands for
+    assert confidence(groups, idfs, {"a", "b", "c2"}) == 1.0
+    assert confidence(groups, idfs, {"a"}) == 1000 / 6000
+    assert confidence(groups, idfs, {"c"}) == 2000 / 6000  # a group weighs its rarest term
+    assert confidence(groups, idfs, set()) == 0.0 and confidence([], {}, {"a"}) == 0.0
 
 
 # ── the rows ─────────────────────────────────────────────────────────────────────────────────
