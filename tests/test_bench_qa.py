@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from pgtools import PG_URL, postgres_or_skip
-from services.tools import bench
+from projections.qa_library import QALibrary
+from services.adapters.readmodels import open_store
+from services.tools import bench, bench_qa, qa_set
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +63,18 @@ def test_the_qa_targets_are_reported_not_asserted(result: dict[str, Any]) -> Non
     }
     assert targets["qa.quality.library.recall_at_1"]["met"] in (True, False)
     assert targets["qa.latency.100000.sqlite.library.p99_ms"]["met"] is None  # not at this size
+
+
+def test_the_fast_fill_gives_the_rows_of_applying_every_event(tmp_path: Path) -> None:
+    """The benchmark's large libraries are filled by copying prototypes: the same rows as the
+    projection applying each event through the runner's unit of work."""
+    qa = qa_set.load()
+    size = len(qa.entries) + 2 * bench_qa.PER_POLICY + 7  # some synthetic policies, one partial
+    slow, fast = (open_store(f"sqlite:///{tmp_path / name}.sqlite3", tmp_path)
+                  for name in ("slow", "fast"))
+    projection = QALibrary()
+    bench_qa.project(slow, projection, bench_qa.library_events(qa, size))
+    bench_qa.load(fast, projection, qa, size)
+    expected = slow.dump(projection)
+    assert len(expected["qa_entries"]) == size
+    assert fast.dump(projection) == expected
