@@ -25,6 +25,8 @@ from domain.calendar import check_confirmation
 from domain.rules import CaseFacts
 from events.catalogue import (
     CalendarYearConfirmed,
+    ConsultationAnswered,
+    ConsultationMatched,
     Event,
     PolicyIssued,
     PolicyRepealed,
@@ -71,6 +73,8 @@ class Case(Aggregate):
         self.unconfirmed: list[tuple[str, Recorded]] = []
         self.references: dict[str, set[str]] = {}
         self.entries_published: set[str] = set()
+        self.suggested: dict[str, set[tuple[str, str]]] = {}
+        """(case, entry) the library suggested, by consultation (ConsultationMatched)."""
         self.issued = False
         self.facts = CaseFacts.empty()
         self._apply(sequence, opening)
@@ -128,6 +132,10 @@ class Case(Aggregate):
             self.references.get(_ENTRY, set()).discard(e.data.entry_id)
         elif isinstance(e, PolicyIssued):
             self.issued = True
+        elif isinstance(e, ConsultationMatched):
+            self.suggested.setdefault(e.data.consultation_id, set()).update(
+                (s.case_id, s.entry_id) for s in e.data.suggestions
+            )
 
     def earlier(self, e: Event) -> Recorded | None:
         """An earlier sending of this event (perhaps not yet confirmed), or None if it is new.
@@ -167,9 +175,26 @@ class Case(Aggregate):
                 f"Q&A entry {e.data.entry_id} was published on this case before: revise it, "
                 "or publish under a new entry ID",
             )
+        if isinstance(e, ConsultationAnswered) and e.data.entry_id is not None:
+            self._check_entry(e)
         if isinstance(e, PolicyRepealed) and not self.issued:
             raise Rejection(
                 Reason.UNKNOWN_REFERENCE, f"no issued policy on case {self.case_id} to repeal"
+            )
+
+    def _check_entry(self, e: ConsultationAnswered) -> None:
+        """QA-4: an answer from the library names an entry the library holds. The case can
+        vouch for its own policy's entries (published, not withdrawn) and for what the library
+        suggested for this very consultation, whatever the policy: an entry of another case is
+        accepted only as a suggestion, since this case cannot see other cases' libraries."""
+        entry_id, entry_case = e.data.entry_id, e.data.entry_case_id or self.case_id
+        suggested = (entry_case, entry_id) in self.suggested.get(e.data.consultation_id, set())
+        own = entry_case == self.case_id and entry_id in self.references.get(_ENTRY, set())
+        if not (own or suggested):
+            raise Rejection(
+                Reason.UNKNOWN_REFERENCE,
+                f"no Q&A entry {entry_id} on case {entry_case} published here or suggested "
+                f"for consultation {e.data.consultation_id}",
             )
 
 

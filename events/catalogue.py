@@ -10,7 +10,15 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Discriminator, Field, HttpUrl, Tag, TypeAdapter
+from pydantic import (
+    AwareDatetime,
+    Discriminator,
+    Field,
+    HttpUrl,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from events.envelope import (
@@ -450,6 +458,25 @@ class ConsultationAnsweredData(Record):
     from_library: bool = Field(description="QA-4: matched from the Q&A library (问答库)")
     instant: bool = Field(description="answered at once (立即答复)")
     by_drafting_unit: bool = False
+    entry_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="QA-4: the library entry the answer comes from (then from_library is true)",
+    )
+    entry_case_id: CaseId | None = Field(
+        None,
+        description="the policy case of `entry_id` when it is not the consultation's own case "
+        "(then it must be one of the consultation's suggestions, ConsultationMatched)",
+    )
+
+    @model_validator(mode="after")
+    def _entry_from_library(self) -> ConsultationAnsweredData:
+        if self.entry_id is not None and not self.from_library:
+            raise ValueError("an answer that names a library entry is from_library")
+        if self.entry_case_id is not None and self.entry_id is None:
+            raise ValueError("entry_case_id names the case of entry_id, which is missing")
+        return self
 
 
 class ConsultationAnswered(Envelope):
@@ -687,6 +714,38 @@ class CalendarYearConfirmed(Envelope):
 # ── the system's own derived events ──────────────────────────────────────────────────────────
 
 
+class Suggestion(Record):
+    """One library entry the search offered for a consultation, with how well it matched."""
+
+    entry_id: str = Field(min_length=1, max_length=128)
+    case_id: CaseId = Field(description="the policy case the entry belongs to")
+    score: float = Field(ge=0, allow_inf_nan=False, description="bm25, comparable within one search")
+    confidence: float = Field(ge=0, le=1, allow_inf_nan=False)
+
+
+class ConsultationMatchedData(Record):
+    consultation_id: str = Field(min_length=1, max_length=128)
+    suggestions: tuple[Suggestion, ...] = Field(
+        (), max_length=100, description="in rank order; empty when nothing matched"
+    )
+    answerable: bool = Field(
+        description="the best suggestion reaches the confidence threshold: answer at once "
+        "from it; otherwise refer the question to the drafting unit (QA-4)"
+    )
+    threshold: float = Field(ge=0, le=1, allow_inf_nan=False)
+    searched_on: Day = Field(description="the library of policies in force on this day was searched")
+
+
+class ConsultationMatched(Envelope):
+    """Reserved for the matching service (QA-4): what the Q&A library suggests for a
+    consultation, recorded once on its case so the hotline or the window sees it, and so that
+    replays read the suggestions rather than search again."""
+
+    REFERS_TO: ClassVar[tuple[str, str] | None] = ("consultation_id", "consultation")
+    type: Literal["ConsultationMatched"] = "ConsultationMatched"
+    data: ConsultationMatchedData
+
+
 class FindingRecordedData(Record):
     finding_id: str = Field(min_length=1, max_length=128)
     rule_id: str = Field(pattern=r"^[A-Z]+-\d+$")
@@ -831,6 +890,7 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     InspectionConducted,
     InspectionResultsPublished,
     CalendarYearConfirmed,
+    ConsultationMatched,
     FindingRecorded,
     FindingResolved,
     DeadlineStarted,
@@ -842,7 +902,10 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
 )
 BY_TYPE: dict[str, type[Envelope]] = {t.__name__: t for t in EVENT_TYPES}
 
-SYSTEM_TYPES: frozenset[str] = frozenset(
+MATCHER_TYPES: frozenset[str] = frozenset({"ConsultationMatched"})
+"""Derived by the matching service alone (QA-4)."""
+
+SYSTEM_TYPES: frozenset[str] = MATCHER_TYPES | frozenset(
     t.__name__
     for t in EVENT_TYPES
     if t.__name__.startswith(("Finding", "Deadline")) or t.__name__ == "PersonalDataErased"
@@ -879,6 +942,7 @@ Event = Annotated[
     | InspectionConducted
     | InspectionResultsPublished
     | CalendarYearConfirmed
+    | ConsultationMatched
     | FindingRecorded
     | FindingResolved
     | DeadlineStarted
@@ -905,6 +969,7 @@ __all__ = [
     "CALENDAR_TYPES",
     "EVENT_ADAPTER",
     "EVENT_TYPES",
+    "MATCHER_TYPES",
     "SYSTEM_TYPES",
     "CaseId",
     "Event",

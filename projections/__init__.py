@@ -11,6 +11,7 @@ from projections.base import MemoryRows, Projection, Rows, Table, Type
 from projections.case_summary import CaseSummary
 from projections.deadlines import Deadlines
 from projections.findings import Findings
+from projections.qa_consultations import QAConsultations
 from projections.qa_library import QALibrary
 from projections.statistics import Statistics
 
@@ -21,6 +22,7 @@ ALL: tuple[Projection, ...] = (
     AuditTrail(),
     Statistics(),
     QALibrary(),
+    QAConsultations(),
 )
 
 
@@ -40,6 +42,7 @@ __all__ = [
     "Findings",
     "MemoryRows",
     "Projection",
+    "QAConsultations",
     "QALibrary",
     "Rows",
     "Statistics",

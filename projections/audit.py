@@ -89,7 +89,8 @@ _SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     c.MediaInterpretationCorrected: lambda e: f"媒体误读已更正：{_d(e).report_id}",
     c.ConsultationReceived: lambda e: f"受理咨询 {_d(e).consultation_id}（{_d(e).channel}）",
     c.ConsultationAnswered: lambda e: f"答复咨询 {_d(e).consultation_id}"
-    f"（{'问答库' if _d(e).from_library else '人工'}，{'即时' if _d(e).instant else '非即时'}）",
+    f"（{'问答库' if _d(e).from_library else '人工'}，{'即时' if _d(e).instant else '非即时'}"
+    f"{'，问答 ' + _entry(e) if _d(e).entry_id else ''}）",
     c.ConsultationReferred: lambda e: f"咨询 {_d(e).consultation_id} 转交 {_d(e).referred_to}",
     c.QAEntryPublished: lambda e: f"发布问答 {_d(e).entry_id}：{_d(e).question}",
     c.QAEntryRevised: lambda e: f"修订问答 {_d(e).entry_id}：{_d(e).question}",
@@ -106,6 +107,10 @@ _SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     c.InspectionResultsPublished: lambda e: f"公开检查结果（{_d(e).published_on}）",
     c.CalendarYearConfirmed: lambda e: f"确认 {_d(e).year} 年工作日历（{_d(e).notice}，放假 "
     f"{len(_d(e).holidays)} 天，调休上班 {len(_d(e).make_up_working_days)} 天）",
+    c.ConsultationMatched: lambda e: f"问答库匹配咨询 {_d(e).consultation_id}："
+    + (f"{'可即时答复' if _d(e).answerable else '无可靠答案，宜转交'}，建议 "
+       + "、".join(f"{s.entry_id}（{s.confidence:.2f}）" for s in _d(e).suggestions)
+       if _d(e).suggestions else "无匹配问答，宜转交"),
     c.FindingRecorded: lambda e: f"记录检查发现 {_d(e).rule_id}：{_d(e).message_zh}",
     c.FindingResolved: lambda e: f"检查发现 {_d(e).finding_id} 已纠正",
     c.DeadlineStarted: lambda e: f"{_d(e).rule_id} 期限开始计算，截止 {_due(e)}",
@@ -116,6 +121,11 @@ _SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     f"{'依申请' if _d(e).reason == 'request' else '保存期满'}）",
     c.DeadlineBreached: lambda e: f"{_d(e).rule_id} 期限届满未履行（截止 {_due(e)}）",
 }
+
+
+def _entry(e: Any) -> str:
+    other = e.data.entry_case_id
+    return f"{e.data.entry_id}" + (f"（{other}）" if other and other != e.case_id else "")
 
 
 def _due(e: Any) -> str:

@@ -2,8 +2,9 @@
 
 The inspection statistics (SUP-1, SUP-2; `services.report`) count facts per department and per
 period: policies issued (by 印发日期), returns (退文), materials by form and channel, consultations
-by channel and whether they were answered at once, opinions by severity and kind, trainings and
-inspections. `case_summary` keeps per-case totals without dates or channels, so a quarter cannot
+by channel and whether they were answered at once (from which library entry), the library's
+searches (ConsultationMatched), its entries published and withdrawn and policies repealed,
+opinions by severity and kind, trainings and inspections. `case_summary` keeps per-case totals without dates or channels, so a quarter cannot
 be cut from it; this projection keeps each counted fact instead, with the day it counts on (in
 Asia/Shanghai) and the few attributes a figure is grouped by. Every figure of the report is
 then a set of these rows, i.e. of log events (sequence, event ID, case), which is what makes
@@ -31,6 +32,7 @@ from typing import Any, Final
 from domain.calendar import SHANGHAI
 from events.catalogue import (
     ConsultationAnswered,
+    ConsultationMatched,
     ConsultationReceived,
     ConsultationReferred,
     DraftSubmitted,
@@ -40,6 +42,9 @@ from events.catalogue import (
     MaterialPublished,
     OpinionDetected,
     PolicyIssued,
+    PolicyRepealed,
+    QAEntryPublished,
+    QAEntryWithdrawn,
     ResponseIssued,
     SubmissionReturned,
     TrainingHeld,
@@ -110,7 +115,19 @@ def _fact(e: Event, case: Row | None) -> tuple[date, dict[str, Any]] | None:
         return local, {
             "consultation_id": a.consultation_id, "instant": a.instant,
             "from_library": a.from_library, "by_drafting_unit": a.by_drafting_unit,
+            "entry_id": a.entry_id, "entry_case_id": a.entry_case_id,
         }
+    if isinstance(e, ConsultationMatched):
+        matched = e.data
+        best = matched.suggestions[0] if matched.suggestions else None
+        return local, {
+            "consultation_id": matched.consultation_id, "answerable": matched.answerable,
+            "best": {"case_id": best.case_id, "entry_id": best.entry_id} if best else None,
+        }
+    if isinstance(e, QAEntryPublished | QAEntryWithdrawn):
+        return local, {"entry_id": e.data.entry_id}
+    if isinstance(e, PolicyRepealed):
+        return e.data.repealed_on, {"kind": str(e.data.kind)}
     if isinstance(e, ConsultationReferred):
         return local, {"consultation_id": e.data.consultation_id}
     if isinstance(e, OpinionDetected):
@@ -134,7 +151,7 @@ class Statistics(Projection):
     `stat_log`."""
 
     name = "statistics"
-    version = 1
+    version = 2
     tables = (FACTS, CASES, LOG)
 
     def touches(self, event: Event) -> Iterable[tuple[Table, Key]]:

@@ -22,6 +22,8 @@ from nats.aio.client import Client
 
 from events import streams
 from projections.case_summary import CASES, CaseSummary
+from projections.qa_consultations import CONSULTATIONS, WAITING, QAConsultations
+from projections.qa_library import ENTRIES, PUBLISHED, QALibrary
 from services import audit, bootstrap
 from services.adapters import logs, permissions
 from services.adapters.config import Settings
@@ -31,6 +33,7 @@ from services.adapters.readmodels import ReadStore
 from services.api.process import ApiProcess
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
+from services.matcher import MatcherService
 from services.projector import ProjectorProcess, store_for, wait_caught_up
 from services.tools import demo
 
@@ -47,6 +50,9 @@ class Parts:
     deadlines: bool = True
     """The clock scanner; `jiedu demo` runs it only once the quarter has settled, so that no
     clock is judged on a log still catching up with its backlog."""
+    matcher: bool = True
+    """The Q&A matching service (QA-4); `jiedu demo` runs it once the quarter has settled,
+    so that every consultation is matched against the whole library."""
     administer: bool = True
     """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
     instance (`jiedu intake`) only checks them and needs no operator's seed."""
@@ -90,6 +96,8 @@ class Parts:
             await service.start()
         if self.projections and self.deadlines:
             await self.add_deadlines()
+        if self.projections and self.matcher:
+            await self.add_matcher()
 
     async def add_deadlines(self) -> DeadlineService:
         """Start the scanner of the clocks that the projector keeps in `self.store`."""
@@ -100,6 +108,17 @@ class Parts:
         self.services.append(scanner)
         await scanner.start()
         return scanner
+
+    async def add_matcher(self) -> MatcherService:
+        """Start the matching of consultations against the library the projector keeps in
+        `self.store`."""
+        assert self.store is not None
+        matcher = MatcherService(
+            await self._connect("jiedu-matcher"), self.store, run_projection=False
+        )
+        self.services.append(matcher)
+        await matcher.start()
+        return matcher
 
     async def stop(self) -> None:
         for service in reversed(self.services):
@@ -187,6 +206,27 @@ async def settle_deadlines(parts: Parts, timeout: float = 300.0) -> None:
     await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
 
 
+async def settle_matcher(parts: Parts, timeout: float = 300.0) -> None:
+    """Start the matching service on the settled log, let it match every consultation against
+    the whole library, and project that too (so `jiedu demo`'s suggestions do not depend on
+    how far the library had got when each consultation was read)."""
+    assert parts.nc is not None and parts.store is not None
+    matcher = await parts.add_matcher()
+    await matcher.settle()
+    await wait_caught_up(parts.nc.jetstream(), parts.store, timeout=timeout)
+
+
+def _library_summary(store: ReadStore) -> dict[str, int]:
+    rows = store.select(QAConsultations(), CONSULTATIONS)
+    return {
+        "entries": len(store.select(QALibrary(), ENTRIES, {"status": PUBLISHED})),
+        "consultations_matched": sum(1 for r in rows if r["matched"]),
+        "answerable": sum(1 for r in rows if r["answerable"]),
+        "answered_from_entries": sum(1 for r in rows if r["entry_id"] and r["instant"]),
+        "candidates_waiting": sum(1 for r in rows if r["candidate"] == WAITING),
+    }
+
+
 async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
     """What the log and the case summary hold, for `jiedu demo`."""
     js = nc.jetstream()
@@ -199,4 +239,5 @@ async def summary(nc: Client, store: ReadStore) -> dict[str, Any]:
         "by_status": dict(sorted(Counter(r["status"] for r in rows).items())),
         "open_findings": sum(int(r.get("open_findings") or 0) for r in rows),
         "deadlines": await asyncio.to_thread(clock_summary, store),
+        "qa_library": await asyncio.to_thread(_library_summary, store),
     }

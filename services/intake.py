@@ -240,12 +240,19 @@ class Intake:
     async def _current(self, case_id: str, items: list[Item]) -> Case | None:
         """The case as this instance last left it, else as the log has it (None: not opened).
         Taken out of the cache: deciding records tentatively on it, so it goes back (`_keep`)
-        only once its append succeeded, and a failed one leaves it to be read again."""
+        only once its append succeeded, and a failed one leaves it to be read again.
+
+        A message delivered again (it waited for a prerequisite) is decided on the case as the
+        log has it: what it waited for may have been appended by another writer (the matching
+        service's suggestions, QA-4), which a cached case does not know until it conflicts."""
+        fresh = all(item.deliveries == 1 for item in items)
         if case_id in self.cases:
-            return self.cases.pop(case_id)
+            cached = self.cases.pop(case_id)
+            if fresh:
+                return cached
         first = items[0].event
         assert first is not None
-        return None if first.OPENS_CASE else await self._load(case_id)
+        return None if first.OPENS_CASE and fresh else await self._load(case_id)
 
     def _accepted(self, d: Decision, sequences: list[int]) -> None:
         assert d.case is not None

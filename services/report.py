@@ -15,9 +15,15 @@ What counts where (each period: the quarter, the previous quarter, and the year 
   unless a REV-5 finding was recorded on the case.
 - Returns (退文, REV-3): SubmissionReturned events in the period.
 - Materials: MaterialPublished by 发布日期, by form and by channel.
-- Consultations (QA-3/QA-4): received in the period, by channel; answered at once (an answer
-  with ``instant``) — the instant-answer rate is instant / received; referrals: QA-4 clocks
-  started in the period, on time within 5 working days, late, missing, running.
+- Consultations (QA-3/QA-4): received in the period, by channel; answered at once from the
+  library (an ``instant`` answer that names the entry it used) — the instant-answer rate is
+  those / received; referrals: QA-4 clocks started in the period, on time within 5 working
+  days, late, missing, running.
+- The Q&A library (QA-1, QA-4, QA-5): searches (consultations matched, ConsultationMatched, in
+  the period) and those the library could answer; entries in force at the period's end
+  (published by then, not withdrawn, their policy not repealed by then); candidates waiting at
+  the period's end (referred consultations answered by the drafting unit by then, not yet
+  published as entries).
 - Opinions (OP-4): detected in the period, by severity and kind; their OP-4 clocks started in
   the period, 24 h (major, high attention) and 48 h (ordinary), on time or not.
 - Findings recorded in the period, by rule, open or resolved as of the report.
@@ -53,6 +59,7 @@ import orjson
 
 from domain.calendar import SHANGHAI
 from domain.clocks import Status
+from domain.qa_matching import candidate_entry_id
 from events.catalogue import (
     Channel,
     ConsultationChannel,
@@ -182,8 +189,11 @@ def _base_figures() -> list[tuple[str, str]]:
     out += [("consultations", "政策咨询")]
     out += [(f"consultations.channel.{c}", f"政策咨询·{_CONSULT_ZH[str(c)]}")
             for c in ConsultationChannel]
-    out += [("consultations_instant", "政策咨询·即时答复"), ("referrals", "转办咨询(QA-4)")]
+    out += [("consultations_instant", "政策咨询·问答库即时答复"), ("referrals", "转办咨询(QA-4)")]
     out += [(f"referrals_{k}", f"转办咨询·5个工作日内答复·{zh}") for k, zh in _OUTCOMES]
+    out += [("qa_entries", "问答库·现行有效问答(期末)"), ("qa_searches", "问答库·咨询匹配"),
+            ("qa_searches_answerable", "问答库·匹配到可靠答案"),
+            ("qa_candidates", "问答库·待发布候选问答(期末, QA-5)")]
     out += [("opinions", "政务舆情")]
     out += [(f"opinions.severity.{s}", f"舆情·{_SEVERITY_ZH[str(s)]}") for s in OpinionSeverity]
     out += [(f"opinions.kind.{k}", f"舆情·{_KIND_ZH[str(k)]}") for k in OpinionKind]
@@ -202,6 +212,7 @@ RATES: Final[tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...]] = (
     ("rate.pub3", "两种以上形式比例", ("pub3_met",), ("policies_issued",)),
     ("rate.rev5", "审核完整率", ("rev5_complete",), ("policies_issued",)),
     ("rate.instant", "即时答复率", ("consultations_instant",), ("consultations",)),
+    ("rate.qa_answerable", "问答库匹配可答率", ("qa_searches_answerable",), ("qa_searches",)),
     ("rate.referrals_on_time", "转办5日内答复率", ("referrals_on_time",), ("referrals",)),
     ("rate.op4_on_time", "舆情按时回应率", ("op4_24h_on_time", "op4_48h_on_time"),
      ("op4_24h", "op4_48h")),
@@ -271,14 +282,16 @@ def _clock_trace(clock: Row) -> Trace:
     return (clock["trigger_sequence"], clock["trigger_event_id"], clock["case_id"], note)
 
 
-ON_DAY, THIS_YEAR, OF_QUARTER = 0, 1, 2
+ON_DAY, THIS_YEAR, OF_QUARTER, AT_END = 0, 1, 2, 3
 """How an entry falls in a period: by its day; by its day from 1 January to the period's end
-(trainings: 'this year'); by the quarter it is of (inspections)."""
+(trainings: 'this year'); by the quarter it is of (inspections); by holding at the period's
+end, from its day until the day it stops (library entries in force, candidates waiting)."""
 
 
-Entry = tuple[int, date | None, str | None, str, tuple[str, ...], int]
+Entry = tuple[int, date | None, str | date | None, str, tuple[str, ...], int]
 """One trace and the figures it counts in, worked out once for every period: (how it falls in
-a period, its day, its quarter, department, figure keys, the trace's index)."""
+a period, its day, its quarter (OF_QUARTER) or the day it stops holding (AT_END, None: still
+holds), department, figure keys, the trace's index)."""
 
 
 @dataclass
@@ -313,10 +326,13 @@ def entries(inputs: Inputs, as_of: datetime) -> Prepared:
     facts = sorted(inputs.facts, key=lambda r: r["seq"])
     instant: dict[tuple[str, str], int] = {}
     for r in facts:
-        if r["type"] == "ConsultationAnswered" and r["attrs"].get("instant"):
-            key = (r["case_id"], r["attrs"]["consultation_id"])
+        a = r["attrs"]
+        if r["type"] == "ConsultationAnswered" and a.get("instant") and a.get("entry_id"):
+            key = (r["case_id"], a["consultation_id"])
             if key not in instant:
-                instant[key] = index((r["seq"], r["event_id"], r["case_id"], "instant answer"))
+                instant[key] = index((r["seq"], r["event_id"], r["case_id"],
+                                      f"instant answer from entry {a['entry_id']}"))
+    out.extend(_library_entries(facts, index))
     issued: set[str] = set()
     for r in facts:
         t, a, dept, day, case = r["type"], r["attrs"], r["department"], r["day"], r["case_id"]
@@ -380,6 +396,50 @@ def entries(inputs: Inputs, as_of: datetime) -> Prepared:
     return Prepared(out, traces)
 
 
+def _library_entries(facts: Sequence[Row], index: Callable[[Trace], int]) -> list[Entry]:
+    """The library's figures (facts in log order): searches by the day of the match; entries
+    in force and candidates waiting at a period's end, each from its day until the day it
+    stops (withdrawn, its policy repealed; published as an entry). A candidate is a
+    consultation referred and answered by the drafting unit, in whichever order the two
+    sources' messages reached the log (as `projections.qa_consultations` has it)."""
+    out: list[Entry] = []
+    stops: dict[tuple[str, str], date] = {}  # (case, entry) → withdrawn on
+    repealed: dict[str, date] = {}  # case → repealed_on (a later repeal restates it)
+    published: dict[tuple[str, str], tuple[date, str, int]] = {}
+    referred = {(r["case_id"], r["attrs"]["consultation_id"]) for r in facts
+                if r["type"] == "ConsultationReferred"}  # sources are not ordered among them
+    candidates: dict[tuple[str, str], tuple[date, str, int]] = {}
+    for r in facts:
+        t, a, dept, day, case = r["type"], r["attrs"], r["department"], r["day"], r["case_id"]
+        trace: Trace = (r["seq"], r["event_id"], case, "")
+        if t == "ConsultationMatched":
+            keys = ("qa_searches", "qa_searches_answerable") if a["answerable"] else (
+                "qa_searches",)
+            best = a["best"]
+            note = f"match of {a['consultation_id']}: " + (
+                f"best {best['entry_id']}" if best else "nothing") + (
+                "" if a["answerable"] else " (not answerable)")
+            out.append((ON_DAY, day, None, dept, keys, index((*trace[:3], note))))
+        elif t == "QAEntryPublished" and (case, a["entry_id"]) not in published:
+            published[(case, a["entry_id"])] = (day, dept, index(
+                (*trace[:3], f"entry {a['entry_id']} published {day}")))
+        elif t == "QAEntryWithdrawn":
+            stops.setdefault((case, a["entry_id"]), day)
+        elif t == "PolicyRepealed":
+            repealed[case] = day
+        elif (t == "ConsultationAnswered" and a.get("by_drafting_unit")
+              and (case, a["consultation_id"]) in referred):
+            candidates.setdefault((case, a["consultation_id"]), (day, dept, index(
+                (*trace[:3], f"candidate from consultation {a['consultation_id']}"))))
+    for (case, entry), (day, dept, i) in published.items():
+        ends = [d for d in (stops.get((case, entry)), repealed.get(case)) if d is not None]
+        out.append((AT_END, day, min(ends) if ends else None, dept, ("qa_entries",), i))
+    for (case, consultation), (day, dept, i) in candidates.items():
+        done = published.get((case, candidate_entry_id(consultation)))
+        out.append((AT_END, day, done[0] if done else None, dept, ("qa_candidates",), i))
+    return out
+
+
 def compute(inputs: Inputs, period: Period, as_of: datetime) -> dict[str, dict[str, list[Trace]]]:
     """Every figure of one period, per department and district-wide, as lists of traces."""
     prepared = entries(inputs, as_of)
@@ -393,7 +453,8 @@ def compute_all(
 ) -> dict[str, Figures]:
     """The figures of several periods in one pass over the entries (`prepared`:
     `entries(inputs, as_of)` if already made), by period key."""
-    groups: dict[tuple[int, date | None, str | None], list[tuple[str, tuple[str, ...], int]]] = {}
+    groups: dict[tuple[int, date | None, str | date | None],
+                 list[tuple[str, tuple[str, ...], int]]] = {}
     for how, day, quarter, department, keys, trace in (prepared or entries(inputs, as_of)).entries:
         groups.setdefault((how, day, quarter), []).append((department, keys, trace))
     outs: list[Figures] = []
@@ -405,6 +466,8 @@ def compute_all(
                 inside = p.start <= day <= p.end  # type: ignore[operator]
             elif how == THIS_YEAR:
                 inside = year_start <= day <= p.end  # type: ignore[operator]
+            elif how == AT_END:
+                inside = day <= p.end and (quarter is None or quarter > p.end)  # type: ignore[operator]
             else:
                 inside = quarter in p.quarters
             if not inside:

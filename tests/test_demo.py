@@ -39,6 +39,7 @@ from events.organs import load_organs
 from events.outcomes import Rejection
 from events.streams import IntakeAddress
 from services.intake import WAITS_FOR_PREREQUISITE
+from services.tools import qa_set
 from services.tools.demo import Message, generate
 
 CALENDAR = WorkingDayCalendar.load(None)
@@ -160,9 +161,9 @@ def test_at_least_twenty_real_organs_of_every_kind(events: list[Event]) -> None:
 def test_every_upstream_event_type_appears(events: list[Event]) -> None:
     upstream = {t.__name__ for t in EVENT_TYPES} - SYSTEM_TYPES
     # the demo quarter's years are the package's: the demo confirms no calendar year
-    # the Q&A library's types (issue 15) join when the demo publishes its library (QA-4/QA-5
-    # part of issue 15): until then they are the only other ones missing
-    library = {"QAEntryPublished", "QAEntryRevised", "QAEntryWithdrawn", "PolicyRepealed"}
+    # the demo publishes and revises its library (QA-1) but withdraws no entry and repeals
+    # no policy within the quarter
+    library = {"QAEntryWithdrawn", "PolicyRepealed"}
     assert {e.type for e in events} == upstream - CALENDAR_TYPES - library
 
 
@@ -202,6 +203,38 @@ def test_consultations_by_every_channel_answered_in_every_way(events: list[Event
         for e in answered if (cid := data(e)["consultation_id"]) in referred
     ]
     assert min(delays) <= 5 < max(delays), "QA-4: referrals answered in time and late"
+
+
+def test_qa4_the_library_is_published_and_consultations_ask_what_citizens_ask(
+    events: list[Event],
+) -> None:
+    """The demo's policies publish the set's entries on their cases; library answers name the
+    entry whose citizen question was asked, on the consultation's own case, published before;
+    the referral path asks what the library cannot answer."""
+    qa = qa_set.load()
+    by_entry = {(e.department, e.entry_id): e for e in qa.entries}
+    published: dict[tuple[str, str], Event] = {}
+    for e in of_type(events, "QAEntryPublished"):
+        published[(e.case_id, data(e)["entry_id"])] = e
+    assert len(published) >= 200, "a few hundred entries across the departments"
+    assert len({e.department for e in published.values()}) >= 20
+    questions = {(e.case_id, data(e)["consultation_id"]): data(e)["question"]
+                 for e in of_type(events, "ConsultationReceived")}
+    position = {e.event_id: i for i, e in enumerate(events)}
+    from_library = [e for e in of_type(events, "ConsultationAnswered") if data(e)["from_library"]]
+    assert from_library and all(data(e)["entry_id"] for e in from_library)
+    for answer in from_library:
+        entry = published[(answer.case_id, data(answer)["entry_id"])]
+        assert position[entry.event_id] < position[answer.event_id]
+        source = next(s for (dept, eid), s in by_entry.items()
+                      if eid == data(answer)["entry_id"] and s.answer == data(entry)["answer"])
+        asked = questions[(answer.case_id, data(answer)["consultation_id"])]
+        assert asked in source.citizen_questions
+    unanswerable = set(qa.unanswerable)
+    referred = {(e.case_id, data(e)["consultation_id"]) for e in of_type(
+        events, "ConsultationReferred")}
+    asked_unanswerable = [k for k in referred if questions[k] in unanswerable]
+    assert len(asked_unanswerable) >= 10
 
 
 def test_opinions_of_every_severity_and_kind_answered_every_way(events: list[Event]) -> None:

@@ -121,7 +121,9 @@ def hand_inputs() -> Inputs:
         fact(10, "MaterialPublished", "P0", "2026-06-20", form="text", channel="government_website"),
         fact(11, "ConsultationReceived", "P1", "2026-07-10", consultation_id="C1", channel="hotline"),
         fact(12, "ConsultationReceived", "P1", "2026-07-10", consultation_id="C2", channel="website"),
-        fact(13, "ConsultationAnswered", "P1", "2026-07-10", consultation_id="C1", instant=True),
+        # from the library, naming its entry: an instant answer (QA-4)
+        fact(13, "ConsultationAnswered", "P1", "2026-07-10", consultation_id="C1", instant=True,
+             entry_id="a1"),
         fact(14, "ConsultationAnswered", "P1", "2026-07-13", consultation_id="C2", instant=False),
         fact(15, "OpinionDetected", "P1", "2026-07-21", opinion_id="O1", severity="major",
              kind="misunderstanding"),
@@ -211,6 +213,52 @@ def test_figures_of_a_hand_built_quarter() -> None:
     year = counts(compute(inputs, ytd, AS_OF)[DISTRICT])
     assert year["policies_issued"] == 5 and year["inspections"] == 2 and year["trainings"] == 1
     assert year["referrals"] == 2 and year["materials"] == 3
+
+
+def test_qa4_an_instant_answer_counts_only_when_it_names_a_library_entry() -> None:
+    q3 = periods(Quarter.parse("2026Q3"))[0]
+    inputs = hand_inputs()
+    inputs.facts[12] = fact(13, "ConsultationAnswered", "P1", "2026-07-10", consultation_id="C1",
+                            instant=True, from_library=True)  # claims the library, names none
+    assert "consultations_instant" not in counts(compute(inputs, q3, AS_OF)[DISTRICT])
+
+
+def test_qa_library_figures_searches_entries_in_force_and_candidates_at_the_period_end() -> None:
+    facts = [
+        fact(1, "QAEntryPublished", "P1", "2026-06-10", entry_id="a"),
+        fact(2, "QAEntryPublished", "P1", "2026-07-05", entry_id="b"),
+        fact(3, "QAEntryWithdrawn", "P1", "2026-08-01", entry_id="b"),
+        fact(4, "QAEntryPublished", "P2", "2026-07-05", "education", entry_id="c"),
+        fact(5, "PolicyRepealed", "P2", "2026-09-30", "education", kind="repealed"),
+        fact(6, "ConsultationMatched", "P1", "2026-07-10", consultation_id="C6", answerable=True,
+             best={"case_id": "P1", "entry_id": "a"}),
+        fact(7, "ConsultationMatched", "P1", "2026-07-11", consultation_id="C7", answerable=False,
+             best=None),
+        fact(8, "ConsultationReferred", "P1", "2026-07-11", consultation_id="C7"),
+        fact(9, "ConsultationAnswered", "P1", "2026-07-14", consultation_id="C7", instant=False,
+             by_drafting_unit=True),
+        fact(10, "ConsultationReferred", "P1", "2026-07-12", consultation_id="C8"),
+        fact(11, "ConsultationAnswered", "P1", "2026-07-15", consultation_id="C8", instant=False,
+             by_drafting_unit=True),
+        fact(12, "QAEntryPublished", "P1", "2026-08-01", entry_id="cand-C8"),
+        # answered by the drafting unit without a referral: no candidate
+        fact(13, "ConsultationAnswered", "P1", "2026-07-16", consultation_id="C9", instant=False,
+             by_drafting_unit=True),
+    ]
+    inputs = Inputs(facts, [], [], None, {})
+    q3, q2, _ = periods(Quarter.parse("2026Q3"))
+    district = counts(compute(inputs, q3, AS_OF)[DISTRICT])
+    assert {k: v for k, v in district.items() if k.startswith("qa_")} == {
+        "qa_entries": 2,  # a and the published candidate; b withdrawn, c's policy repealed
+        "qa_searches": 2, "qa_searches_answerable": 1,
+        "qa_candidates": 1,  # C7; C8 was published on 1 August
+    }
+    drc = compute(inputs, q3, AS_OF)["drc"]
+    assert [t[1] for t in drc["qa_entries"]] == ["e1", "e12"]
+    assert [t[1] for t in drc["qa_candidates"]] == ["e9"]
+    assert report.rate(drc, ("qa_searches_answerable",), ("qa_searches",)) == 0.5
+    assert "education" not in compute(inputs, q3, AS_OF)
+    assert counts(compute(inputs, q2, AS_OF)[DISTRICT]) == {"qa_entries": 1}  # a, by 30 June
 
 
 def test_rates_and_the_sup2_score_with_its_parts() -> None:

@@ -29,6 +29,7 @@ from services.app import (
     load_demo_as_sources,
     settle,
     settle_deadlines,
+    settle_matcher,
     summary,
 )
 from services.cli import (
@@ -144,7 +145,7 @@ def _print_tree(values: dict[str, Any], indent: str = "") -> None:
 
 async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object]:
     logs.configure(settings.log_level)
-    parts = Parts(settings, deadlines=False)
+    parts = Parts(settings, deadlines=False, matcher=False)
     nc = await bootstrap.connect(settings.nats_url or "", "jiedu-demo")
     try:
         await parts.start(nc)
@@ -152,6 +153,7 @@ async def _demo(settings: Settings, quarter: str, seed: int) -> dict[str, object
         assert parts.store is not None
         await settle(nc, parts.store)
         await settle_deadlines(parts)
+        await settle_matcher(parts)
         return {"quarter": quarter, "messages": sent, **await summary(nc, parts.store)}
     finally:
         await parts.stop()

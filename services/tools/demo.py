@@ -31,6 +31,15 @@ of any day (舆情不过周末). A case runs as far as the quarter reaches: what
 end is not sent, so cases started late are still in review, and policies issued near the end have
 deadlines in the next quarter.
 
+The Q&A library (QA-1, QA-4): once a policy is issued, its department publishes the entries
+of `services/tools/data/qa/` written for that policy's title (the first case of a title this
+quarter, as the department's `qa` system). Consultations about a policy with a library ask
+what citizens ask of its entries (an entry's citizen questions), and an answer from the library
+names the entry whose question was asked; questions the referral path takes are drawn from
+the questions no entry answers (`unanswerable.json`), so Jiedu's matching (`services.matcher`)
+has something to decline. A policy without a library of its own on its case has its
+consultations referred to the drafting unit.
+
 Order: the order in which sources publish, which is the order of `occurred_at` except that sources
 are not ordered among themselves: a few messages overtake their prerequisite from another source
 by up to three places (e.g. the library's answer to a hotline call before the call itself); the
@@ -53,6 +62,7 @@ from domain.calendar import SHANGHAI, WorkingDayCalendar
 from events.organs import load_organs
 from events.roles import MONITOR
 from events.streams import intake_subject
+from services.tools import qa_set
 
 __all__ = ["Message", "generate"]
 
@@ -444,6 +454,8 @@ class Policy:
     lead: str | None = None  # the issuer's lead, when the case is charged to another organ
     co_issuers: tuple[str, ...] = ()
     benefits: bool = False
+    base_title: str = ""  # the DRAFTERS title it is (a revision, supplement …) of
+    library: tuple[qa_set.SetEntry, ...] = ()  # entries published on this case (QA-1)
     superior: str | None = None
     draft_plan: JSON | None = None  # the plan and materials as drafted (三同步) …
     draft_materials: list[JSON] = field(default_factory=list)
@@ -480,6 +492,13 @@ class Demo:
         self.entries: list[Entry] = []
         self.people: dict[tuple[str, str], JSON] = {}
         self.used_titles: set[str] = set()
+        self.base_titles: dict[str, str] = {}  # a title as issued → its DRAFTERS title
+        self.qa = qa_set.load()
+        self.entries_of: dict[str, tuple[qa_set.SetEntry, ...]] = {}
+        for entry in self.qa.entries:
+            self.entries_of[entry.policy_title] = (*self.entries_of.get(entry.policy_title, ()),
+                                                   entry)
+        self.with_library: set[str] = set()  # base titles whose entries are published
         self.numbers: dict[str, int] = {}
         self.serial = 0
         d = self.deck
@@ -511,6 +530,7 @@ class Demo:
         self.decision = d(adopted=5, declined=5, reconsidered=1)  # OP-2
         self.media = d(consulted=6, not_consulted=1, corrected=2, uncorrected=1)  # PUB-4
         self.implemented = d(in_scope=8, out_of_scope=1)  # SCOPE-3
+        self.library_change = d(kept=8, revised=1)  # QA-1: entries revised after publication
         self.charged = d(lead=12, co_issuer=1)  # WHO-1
         organs = load_organs()
         self.drafters = Deck(self.rng, {c: len(t) for c, (_, t) in DRAFTERS.items()})
@@ -540,7 +560,9 @@ class Demo:
             return None
         fresh = [t for t in own if t.text not in self.used_titles]
         chosen = self.rng.choice(fresh or own)
-        return chosen._replace(text=self.unique(chosen.text))
+        text = self.unique(chosen.text)
+        self.base_titles[text] = chosen.text
+        return chosen._replace(text=text)
 
     def unique(self, text: str) -> str:
         """`text`, or a revision or supplement of it if the quarter already has that title."""
@@ -916,6 +938,31 @@ def _published(demo: Demo, p: Policy, th: Thread, mid: str, form: str, channel: 
     return data
 
 
+def library(th: Thread, p: Policy) -> None:
+    """The department publishes the Q&A entries of its policy as it is issued (QA-1), as its
+    `qa` system, so they are there before the first question about it: once per title in a quarter (a revision's consultations are
+    answered from the first case's entries by the referral path)."""
+    demo = th.demo
+    entries = demo.entries_of.get(p.base_title, ())
+    if th.t is None or not entries or p.base_title in demo.with_library:
+        return
+    demo.with_library.add(p.base_title)
+    p.library = entries
+    author = demo.person(p.department, "interpretation_unit")
+    for e in entries:
+        th.emit("QAEntryPublished", _entry(e), by=(p.department, "qa"), actor=author)
+    if demo.library_change.draw() == "revised":  # a wording made clearer later (修订)
+        e = demo.rng.choice(entries)
+        revised = {**_entry(e), "answer": f"{e.answer}（{th.day:%Y年%-m月%-d日}起施行口径）"}
+        th.fork().days(3, 20).emit("QAEntryRevised", revised, by=(p.department, "qa"),
+                                   actor=author)
+
+
+def _entry(e: qa_set.SetEntry) -> JSON:
+    return {"entry_id": e.entry_id, "question": e.question, "answer": e.answer,
+            "keywords": list(e.keywords), "benefit_office": e.benefit_office}
+
+
 def consultation(th: Thread, p: Policy) -> None:
     """A question by hotline, website or window (QA-3), answered from the library at once,
     referred to the drafting unit and answered in time or late, or never answered (QA-4); a
@@ -933,22 +980,32 @@ def consultation(th: Thread, p: Policy) -> None:
     if p.benefits:
         topics += ["申请条件", "补贴标准", "需要准备的材料", "兑现时限"]
     topic = demo.rng.choice(topics)
+    question = f"请问{book(p.title)}的{topic}是什么？"
+    answer = f"根据{book(p.title)}，{topic}详见区政府网站政策解读专栏，也可咨询{_office(p)}。"
+    from_entry: JSON = {}
+    if p.library and outcome in ("library", "district_library", "slow_library"):
+        entry = demo.rng.choice(p.library)
+        question = demo.rng.choice(entry.citizen_questions or (entry.question,))
+        answer, from_entry = entry.answer, {"entry_id": entry.entry_id}
+    elif p.library:
+        question = demo.rng.choice(demo.qa.unanswerable)  # what the library cannot answer
+    elif outcome in ("library", "district_library", "slow_library"):
+        outcome = "referred"  # no library of its own to answer from
     th.emit("ConsultationReceived", {
         "consultation_id": ticket, "channel": channel, "received_by": receiver[0],
-        "question": f"请问{book(p.title)}的{topic}是什么？"}, by=receiver, introduces=key)
-    answer = f"根据{book(p.title)}，{topic}详见区政府网站政策解读专栏，也可咨询{_office(p)}。"
+        "question": question}, by=receiver, introduces=key)
     if outcome == "unanswered":
         return
     if outcome == "slow_library" and channel == "website":  # the mailbox, days later
         th.days(1, 3).emit("ConsultationAnswered", {
             "consultation_id": ticket, "answer": answer, "from_library": True,
-            "instant": False}, by=receiver, needs=key)
+            "instant": False, **from_entry}, by=receiver, needs=key)
         return
     if outcome in ("library", "district_library", "slow_library"):
         by = receiver if outcome == "library" or channel != "hotline" else LIBRARY
         th.hours(0.02, 0.05).emit("ConsultationAnswered", {
-            "consultation_id": ticket, "answer": answer, "from_library": True, "instant": True},
-            by=by, needs=key)
+            "consultation_id": ticket, "answer": answer, "from_library": True, "instant": True,
+            **from_entry}, by=by, needs=key)
         return
     if channel == "website":  # the mailbox reaches the drafting unit itself
         th.days(1, 3 if outcome == "referred" else 12).emit("ConsultationAnswered", {
@@ -1071,6 +1128,8 @@ def aftermath(th: Thread, p: Policy) -> None:
     if th.t is None:
         return
     first = publish(th.fork(), p)
+    if p.kind != "implementation":
+        library(th.fork(), p)
     public = th.fork() if p.kind != "implementation" else Thread(demo, th.case_id,
                                                                    th.department, first)
     asked = demo.rng.choice((0, 1, 1, 2, 2, 3, 4)) + (2 if p.benefits else 0)
@@ -1087,7 +1146,8 @@ def aftermath(th: Thread, p: Policy) -> None:
 
 
 def _policy(demo: Demo, case_id: str, department: str, title: Title, **kw: Any) -> Policy:
-    return Policy(case_id, department, title.text, title.scope, benefits=title.benefits, **kw)
+    return Policy(case_id, department, title.text, title.scope, benefits=title.benefits,
+                  base_title=demo.base_titles.get(title.text, title.text), **kw)
 
 
 def _title(demo: Demo, department: str, scopes: tuple[str, ...] = (N, H, D)) -> Title:

@@ -197,6 +197,11 @@ def _reserved(w: World) -> list[Sent]:
     event = f.envelope("FindingRecorded", w.case(), finding_id="f1", rule_id="REV-5",
                        rule_set="2021-11-24", severity="violation", evidence=[{"event_id": "e1"}],
                        message_zh="未经审核即发布", message_en="published before review")
+    if w.rng.random() < 0.5:  # the matcher's suggestions (QA-4) are Jiedu's too
+        event = f.envelope("ConsultationMatched", w.case(), consultation_id="c1",
+                           suggestions=[{"entry_id": "e1", "case_id": "C-1", "score": 1.5,
+                                         "confidence": 0.9}],
+                           answerable=True, threshold=0.3, searched_on="2026-07-06")
     return [msg("reserved type sent in", "reserved_type", event)]
 
 
@@ -382,7 +387,11 @@ def _extra(w: World) -> list[Sent]:
 def _examples() -> dict[str, tuple[str, dict[str, Any]]]:
     """One valid event of each upstream type, with its source's subject: from the demo quarter."""
     out: dict[str, tuple[str, dict[str, Any]]] = {}
-    for m in demo.generate(cases=40):
+    messages = demo.generate(cases=40)
+    # an answer from the library names its entry (QA-4): the example with those fields
+    named = [m for m in messages
+             if m.body["type"] == "ConsultationAnswered" and "entry_id" in m.body["data"]]
+    for m in named[:1] + messages:
         out.setdefault(m.body["type"], (m.subject, m.body))
     # the demo quarter confirms no calendar year: the government office's confirmation
     year = f.envelope("CalendarYearConfirmed", "calendar-2027", "gov_office", year=2027,
@@ -394,7 +403,7 @@ def _examples() -> dict[str, tuple[str, dict[str, Any]]]:
     consultation["data"]["asker"] = {"name": "张三", "phone": "13800000000",
                                      "email": "zs@example.cn", "reply_via": "phone"}
     out["ConsultationReceived"] = (subj, consultation)
-    # the Q&A library's types (issue 15), until the demo quarter publishes a library
+    # the Q&A library's types the demo quarter does not send (withdrawal, repeal)
     for event in (f.qa_entry("FZ-QA", "e1"), f.qa_entry("FZ-QA", "e1", type_="QAEntryRevised"),
                   f.withdrawn("FZ-QA", "e1"), f.repealed("FZ-QA")):
         out.setdefault(event["type"], (subject(event), event))

@@ -34,11 +34,12 @@ VIOLATION_WAIT_S = 10.0
 
 DEPARTMENT = "finance"
 OTHER_DEPARTMENT = "education"
-NOT_INTAKE = (DEPARTMENT, permissions.MONITOR_PARTY, permissions.DEADLINES, permissions.PROJECTOR,
-              permissions.AUDITOR, permissions.OPERATOR, permissions.API_PARTY, permissions.PRIVACY)
+NOT_INTAKE = (DEPARTMENT, permissions.MONITOR_PARTY, permissions.DEADLINES, permissions.MATCHER,
+              permissions.PROJECTOR, permissions.AUDITOR, permissions.OPERATOR, permissions.API_PARTY,
+              permissions.PRIVACY)
 NOT_OPERATOR = (DEPARTMENT, permissions.MONITOR_PARTY, permissions.INTAKE, permissions.DEADLINES,
-                permissions.PROJECTOR, permissions.AUDITOR, permissions.API_PARTY,
-                permissions.PRIVACY)
+                permissions.MATCHER, permissions.PROJECTOR, permissions.AUDITOR,
+                permissions.API_PARTY, permissions.PRIVACY)
 
 
 class Party:
@@ -250,6 +251,37 @@ async def test_only_the_deadline_service_writes_deadline_events(
 async def test_the_deadline_service_writes_no_other_event(nc: Client, as_party: Connect) -> None:
     deadlines = await as_party(permissions.DEADLINES)
     await refused_publish(deadlines, streams.event_subject(DEPARTMENT, "C-1", "FindingRecorded"))
+    await refused_publish(
+        deadlines, streams.event_subject(DEPARTMENT, "C-1", "ConsultationMatched")
+    )
+
+
+@pytest.mark.parametrize(
+    "party", [permissions.INTAKE, permissions.DEADLINES, DEPARTMENT, permissions.OPERATOR]
+)
+async def test_qa4_only_the_matcher_writes_consultation_matched(
+    nc: Client, as_party: Connect, party: str
+) -> None:
+    intruder = await as_party(party)
+    await refused_publish(
+        intruder, streams.event_subject(DEPARTMENT, "C-1", "ConsultationMatched")
+    )
+    matcher = await as_party(permissions.MATCHER)
+    ack = await matcher.js.publish(
+        streams.event_subject(DEPARTMENT, "C-1", "ConsultationMatched"), b"{}"
+    )
+    assert ack.stream == streams.EVENTS
+    assert await count(nc, streams.EVENTS) == 1
+
+
+async def test_qa4_the_matcher_writes_no_other_event(nc: Client, as_party: Connect) -> None:
+    matcher = await as_party(permissions.MATCHER)
+    for event_type in ("ConsultationAnswered", "QAEntryPublished", "DeadlineStarted",
+                       "FindingRecorded"):
+        await refused_publish(matcher, streams.event_subject(DEPARTMENT, "C-1", event_type))
+    await refused_publish(matcher, f"jiedu.intake.{DEPARTMENT}.oa.C-1")
+    await refused_publish(matcher, streams.rejected_subject("not_json", 1), b"x")
+    assert await count(nc, streams.EVENTS) == 0
 
 
 @pytest.mark.parametrize(

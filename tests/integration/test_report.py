@@ -80,8 +80,10 @@ def received(case: str, cid: str, channel: str, when: str) -> dict[str, Any]:
 
 
 def answered(case: str, cid: str, when: str, *, instant: bool) -> dict[str, Any]:
+    """At once from the library's entry e1 (QA-4), or later by the drafting unit."""
+    library: dict[str, Any] = {"entry_id": "e1"} if instant else {}
     return ev("ConsultationAnswered", case, when, consultation_id=cid, answer="见解读",
-              from_library=instant, instant=instant, by_drafting_unit=not instant)
+              from_library=instant, instant=instant, by_drafting_unit=not instant, **library)
 
 
 def referred(case: str, cid: str, when: str) -> dict[str, Any]:
@@ -170,7 +172,9 @@ async def hand_built_quarter(q: Quarterly) -> None:
     await q.send("2026-07-03 10:00", ev("SubmissionReturned", "P2", "2026-07-03 10:00",
                                         missing=["plan"]), source=gov)
     await q.send("2026-07-06 16:00", issued("P1", "2026-07-06"), issued("P2", "2026-07-06"),
-                 issued("P3", "2026-07-06", "education"), issued("P4", "2026-07-06"))
+                 issued("P3", "2026-07-06", "education"), issued("P4", "2026-07-06"),
+                 ev("QAEntryPublished", "P1", "2026-07-06 16:30", entry_id="e1",
+                    question="补贴怎么申请？", answer="见解读"))
     await q.send("2026-07-10 10:00",
                  received("P1", "C1", "hotline", "2026-07-10 09:00"),
                  received("P1", "C2", "website", "2026-07-10 09:00"),
@@ -225,6 +229,9 @@ async def test_hand_built_quarter_figure_by_figure(quarterly: Quarterly, tmp_pat
         "consultations.channel.website": 1, "consultations.channel.service_window": 1,
         "consultations_instant": 1,
         "referrals": 3, "referrals_on_time": 1, "referrals_late": 1, "referrals_missing": 1,
+        # the library (QA-4, QA-5): e1 in force on 30 September; C2 and C3, referred and
+        # answered by the drafting unit, wait to be published (no matcher runs here: no search)
+        "qa_entries": 1, "qa_candidates": 2,
         "opinions": 3, "opinions.severity.major": 1, "opinions.severity.high_attention": 1,
         "opinions.severity.ordinary": 1, "opinions.kind.misunderstanding": 3,
         "op4_24h": 2, "op4_24h_on_time": 1, "op4_24h_missing": 1,
