@@ -14,6 +14,7 @@ import pytest
 from nats.aio.client import Client
 
 import factories as f
+from apitools import running_api
 from domain.privacy import ERASED
 from events import streams
 from events.catalogue import (
@@ -25,6 +26,7 @@ from events.catalogue import (
 )
 from events.codec import loads
 from logtools import drained, events, publish, rejected, stored
+from pgtools import PG_URL
 from services import audit, bootstrap
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
@@ -239,3 +241,76 @@ async def test_an_acknowledged_message_naming_a_person_is_overwritten_in_intake_
     finally:
         await service.stop()
         await own.close()
+
+
+def pg_text(schema: str) -> bytes:
+    """Every row of every table of a PostgreSQL schema, as text."""
+    import psycopg
+
+    out = []
+    with psycopg.connect(PG_URL) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            for row in conn.execute(f'SELECT * FROM "{schema}"."{table}"'):
+                out.append(repr(row))
+    return "\n".join(out).encode()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+async def test_qa4_the_api_shows_the_asker_to_the_drafting_unit_and_office_masked_to_others(
+    nc: Client, intake: object, settings: Settings, tmp_path: Path, dialect: str
+) -> None:
+    lost = {"name": "端木遥", "phone": "13600002222", "reply_via": "phone"}
+    await publish(nc, f.draft("PD-30"))
+    for cid, who in (("Q1", f.asker()), ("Q2", lost)):
+        await publish(nc, f.consultation("PD-30", cid, asker=who))
+    await publish(nc, f.consultation("PD-30", "Q3"))  # an asker-less (pre-issue-17) form
+    await drained(nc)
+    keys = KeyStore(keystore_path(settings))
+    by_name = {}
+    for _, e in await events(nc):
+        if e["data"].get("asker"):
+            by_name[e["data"]["consultation_id"]] = e["data"]["asker"]["subject_id"]
+    async with running_api(settings, nc, dialect, tmp_path / "api") as api:
+        await api.settled()
+
+        async def seen(party: str | None) -> dict[str, Any]:
+            r = await api.get("/cases/PD-30/consultations", party)
+            assert r.status_code == 200, r.text
+            return {c["consultation_id"]: c for c in r.json()["consultations"]}
+
+        for party in ("drc", "gov_office"):
+            clear = await seen(party)
+            assert clear["Q1"]["asker"] == {**f.asker(), "reply_via": "phone"}
+            assert clear["Q1"]["asker_key"] == "ok" and clear["Q3"]["asker"] is None
+        audited = await seen("auditor")
+        assert audited["Q1"]["asker"]["phone"] == "***" and audited["Q1"]["asker"]["name"] == "***"
+        assert audited["Q1"]["asker"]["reply_via"] == "phone"
+        assert (await api.get("/cases/PD-30/consultations", "education")).status_code == 404
+        assert (await api.get("/cases/PD-30/consultations", None)).status_code in (401, 403)
+
+        # erase the first asker; lose the second's key (a fault, not an erasure)
+        privacy_nc = await bootstrap.connect(str(settings.nats_url), "jiedu-privacy")
+        try:
+            await erase(EventLog(privacy_nc), keys, by_name["Q1"], by="op-7",
+                        reason=ErasureReason.RETENTION)
+        finally:
+            await privacy_nc.close()
+        with keys._lock:
+            keys._db.execute("DELETE FROM subject_keys WHERE subject_id = ?", (by_name["Q2"],))
+        await api.settled()
+        for party in ("drc", "gov_office", "auditor"):
+            after = await seen(party)
+            assert after["Q1"]["asker_key"] == "erased"
+            assert {after["Q1"]["asker"][k] for k in ("name", "phone", "email")} == {ERASED}
+            assert after["Q2"]["asker_key"] == "lost"
+            assert after["Q2"]["asker"]["name"] is None  # reported, not shown as erased
+            assert after["Q1"]["question"] == "补贴怎么申请?"  # the rest unchanged
+        # the read model keeps no text of the erased asker (SQLite file or PostgreSQL rows)
+        if dialect == "postgresql":
+            schema = api.store.schema
+            assert schema is not None
+            assert clear_in(pg_text(schema)) == []
+    assert files_holding(tmp_path) == {}
