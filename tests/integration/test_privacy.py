@@ -314,3 +314,23 @@ async def test_qa4_the_api_shows_the_asker_to_the_drafting_unit_and_office_maske
             assert schema is not None
             assert clear_in(pg_text(schema)) == []
     assert files_holding(tmp_path) == {}
+
+
+async def test_sm4_gcm_is_a_setting_for_commercial_cryptography(
+    nc: Client, settings: Settings
+) -> None:
+    """商用密码: JIEDU_PERSONAL_CIPHER=SM4-GCM seals with SM4 in GCM mode (cryptography 50)."""
+    sm4 = dataclasses.replace(settings, personal_cipher="SM4-GCM")
+    own = await bootstrap.connect(str(settings.nats_url), "jiedu-intake")
+    service = IntakeService(own, bootstrap.organs(sm4), sm4)
+    await service.start()
+    try:
+        await _consulted(nc, "PD-40")
+    finally:
+        await service.stop()
+        await own.close()
+    sealed = [SealedAsker.model_validate(e["data"]["asker"]) for _, e in await events(nc)
+              if e["data"].get("asker")]
+    assert [s.algorithm for s in sealed] == ["SM4-GCM"]
+    assert clear_in(orjson.dumps([s.model_dump() for s in sealed])) == []
+    assert reveal(KeyStore(keystore_path(sm4)), sealed[0]) == Asker.model_validate(f.asker())
