@@ -20,7 +20,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from cryptography.exceptions import InvalidTag
@@ -142,3 +146,53 @@ def masked(asker: Asker) -> Asker:
         update={f: (MASKED if getattr(asker, f) not in (None, ERASED) else getattr(asker, f))
                 for f in PERSONAL}
     )
+
+
+# ── retention (保存期限) ──────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """How long an asker's personal data is kept: until `asker_days_after_answer` days after
+    the last of their consultations was answered (the purpose, 主动回复, is then fulfilled;
+    个人信息保护法 art. 47). Data, from `deploy/privacy/retention.json`."""
+
+    asker_days_after_answer: int
+    scan_every_s: float = 3600.0
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RetentionRule:
+        raw = json.loads(text)
+        rule = cls(int(raw["asker_days_after_answer"]), float(raw.get("scan_every_s", 3600)))
+        if rule.asker_days_after_answer < 0 or rule.scan_every_s <= 0:
+            raise ValueError(f"retention rule out of range: {raw}")
+        return rule
+
+
+@dataclass(frozen=True)
+class Consulted:
+    """One consultation of a data subject, as the retention rule needs it."""
+
+    subject_id: str
+    answered_at: datetime | None
+    erased: bool
+
+
+def due_for_erasure(
+    consulted: Iterable[Consulted], rule: RetentionRule, now: datetime
+) -> list[str]:
+    """The subjects whose data the rule says to erase now: none of their consultations still
+    open (unanswered: the reply is the purpose), the last answer at least the rule's days ago,
+    and something left to erase."""
+    by_subject: dict[str, list[Consulted]] = {}
+    for c in consulted:
+        by_subject.setdefault(c.subject_id, []).append(c)
+    limit = timedelta(days=rule.asker_days_after_answer)
+    due = []
+    for subject, its in sorted(by_subject.items()):
+        live = [c for c in its if not c.erased]
+        if not live or any(c.answered_at is None for c in its):
+            continue
+        if max(c.answered_at for c in its if c.answered_at) + limit <= now:
+            due.append(subject)
+    return due

@@ -29,11 +29,13 @@ from services.adapters import logs, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
 from services.adapters.identities import Credentials
+from services.adapters.keystore import KeyStore, keystore_path
 from services.adapters.readmodels import ReadStore
 from services.api.process import ApiProcess
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
 from services.matcher import MatcherService
+from services.privacy import RetentionService, retention_rule
 from services.projector import ProjectorProcess, store_for, wait_caught_up
 from services.tools import demo
 
@@ -53,6 +55,8 @@ class Parts:
     matcher: bool = True
     """The Q&A matching service (QA-4); `jiedu demo` runs it once the quarter has settled,
     so that every consultation is matched against the whole library."""
+    retention: bool = True
+    """The personal-data retention rule (issue 17), applied as the privacy party."""
     administer: bool = True
     """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
     instance (`jiedu intake`) only checks them and needs no operator's seed."""
@@ -98,6 +102,8 @@ class Parts:
             await self.add_deadlines()
         if self.projections and self.matcher:
             await self.add_matcher()
+        if self.projections and self.retention:
+            await self.add_retention()
 
     async def add_deadlines(self) -> DeadlineService:
         """Start the scanner of the clocks that the projector keeps in `self.store`."""
@@ -119,6 +125,18 @@ class Parts:
         self.services.append(matcher)
         await matcher.start()
         return matcher
+
+    async def add_retention(self) -> RetentionService:
+        """Start applying the personal-data retention rule (issue 17) on the consultations
+        the projector keeps in `self.store`."""
+        assert self.store is not None
+        service = RetentionService(
+            await self._connect("jiedu-privacy"), self.store,
+            KeyStore(keystore_path(self.settings)), retention_rule(self.settings),
+        )
+        self.services.append(service)
+        await service.start()
+        return service
 
     async def stop(self) -> None:
         for service in reversed(self.services):

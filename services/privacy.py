@@ -15,16 +15,28 @@ Where personal data can live, and for how long (the closing note of issue 17 rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
+from nats.aio.client import Client
 
-from domain.privacy import Cipher_, KeyState, open_sealed, seal, subject_of
+from domain.privacy import (
+    Cipher_,
+    Consulted,
+    KeyState,
+    RetentionRule,
+    due_for_erasure,
+    open_sealed,
+    seal,
+    subject_of,
+)
 from events import streams
 from events.catalogue import (
     Asker,
@@ -39,8 +51,14 @@ from events.codec import encode, loads
 from events.envelope import Actor
 from events.outcomes import Reason, Rejection
 from events.streams import Header
+from projections.qa_consultations import CONSULTATIONS, QAConsultations
+from services.adapters import logs
+from services.adapters.config import Settings
 from services.adapters.eventlog import Conflict, EventLog
 from services.adapters.keystore import KeyStore
+from services.adapters.readmodels import ReadStore
+
+retention_log = logs.get("jiedu.privacy")
 
 ERASER_SYSTEM = "jiedu"
 """The source system named on erasure events: Jiedu itself."""
@@ -206,3 +224,66 @@ async def erase(
         else:
             raise RuntimeError(f"case {case_id}: still moving after 10 tries")
     return Erased(subject_id, versions, recorded)
+
+
+# ── retention (保存期限) ─────────────────────────────────────────────────────────────────────
+
+RETENTION_FILE = Path(__file__).resolve().parents[1] / "deploy" / "privacy" / "retention.json"
+"""The retention rule shipped with the code; `JIEDU_RETENTION_FILE` names another."""
+RETENTION_ACTOR = "jiedu-retention"
+"""Who erases by the retention rule, as the erasure events name it."""
+
+
+def retention_rule(settings: Settings) -> RetentionRule:
+    return RetentionRule.from_json((settings.retention_file or RETENTION_FILE).read_bytes())
+
+
+class RetentionService:
+    """Applies the retention rule while Jiedu runs: every `scan_every_s`, erases the askers
+    whose purpose is fulfilled (`domain.privacy.due_for_erasure`), read from the consultations
+    read model the projector keeps, as the privacy party."""
+
+    def __init__(
+        self, nc: Client, store: ReadStore, keys: KeyStore, rule: RetentionRule,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.log = EventLog(nc)
+        self.store = store
+        self.keys = keys
+        self.rule = rule
+        self.clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="privacy-retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await asyncio.to_thread(self.keys.close)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.scan_once()
+            except Exception:  # tried again at the next scan
+                retention_log.exception("retention scan failed")
+            await asyncio.sleep(self.rule.scan_every_s)
+
+    async def scan_once(self) -> list[str]:
+        """Erase every subject the rule says is due now; returns their IDs."""
+        rows = await asyncio.to_thread(
+            self.store.select, QAConsultations(), CONSULTATIONS, {}
+        )
+        consulted = [
+            Consulted(r["asker_subject"], r["answered_at"], r["asker_erased_at"] is not None)
+            for r in rows if r["asker_subject"]
+        ]
+        due = due_for_erasure(consulted, self.rule, self.clock())
+        for subject_id in due:
+            await erase(self.log, self.keys, subject_id, by=RETENTION_ACTOR,
+                        reason=ErasureReason.RETENTION)
+            retention_log.info("erased by the retention rule", subject_id=subject_id)
+        return due

@@ -34,6 +34,8 @@ class Settings:
     keystore: Path | None = None
     """The data subjects' key store (`services.adapters.keystore`); default `<data_dir>/keys.sqlite3`."""
     personal_cipher: str = "AES-256-GCM"
+    retention_file: Path | None = None
+    """The retention rule for personal data; default `deploy/privacy/retention.json`."""
     """How the intake seals personal fields: AES-256-GCM, or SM4-GCM where 商用密码 is required."""
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
@@ -62,6 +64,7 @@ class Settings:
             ("JIEDU_LOG_LEVEL", "log_level", str),
             ("JIEDU_KEYSTORE", "keystore", Path),
             ("JIEDU_PERSONAL_CIPHER", "personal_cipher", str),
+            ("JIEDU_RETENTION_FILE", "retention_file", Path),
         ):
             if env.get(key):
                 values[name] = conv(env[key])

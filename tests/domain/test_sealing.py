@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +12,10 @@ from domain.privacy import (
     ERASED,
     MASKED,
     Cipher_,
+    Consulted,
     KeyState,
+    RetentionRule,
+    due_for_erasure,
     masked,
     open_sealed,
     seal,
@@ -85,3 +90,31 @@ def test_a_role_without_the_right_sees_masked_fields_and_erased_stays_erased() -
     assert (shown.name, shown.phone, shown.email) == (MASKED, MASKED, MASKED)
     erased = masked(Asker(name=ERASED, phone=ERASED))
     assert (erased.name, erased.phone, erased.email) == (ERASED, ERASED, None)
+
+
+# ── retention (保存期限) ─────────────────────────────────────────────────────────────────────
+
+NOW = datetime(2026, 12, 6, tzinfo=UTC)
+RULE = RetentionRule(asker_days_after_answer=30)
+
+
+def _c(subject: str, days_ago: float | None, erased: bool = False) -> Consulted:
+    return Consulted(subject, None if days_ago is None else NOW - timedelta(days=days_ago), erased)
+
+
+def test_retention_erases_an_asker_n_days_after_their_last_answer_and_no_sooner() -> None:
+    consulted = [_c("ds-a", 31), _c("ds-b", 29), _c("ds-c", 40), _c("ds-c", 10),
+                 _c("ds-d", 30), _c("ds-e", 90, erased=True)]
+    assert due_for_erasure(consulted, RULE, NOW) == ["ds-a", "ds-d"]
+
+
+def test_retention_waits_while_any_consultation_of_the_asker_is_unanswered() -> None:
+    assert due_for_erasure([_c("ds-a", 300), _c("ds-a", None)], RULE, NOW) == []
+
+
+def test_the_retention_rule_is_data_and_refuses_nonsense() -> None:
+    rule = RetentionRule.from_json(
+        (Path(__file__).parents[2] / "deploy" / "privacy" / "retention.json").read_text())
+    assert rule.asker_days_after_answer > 0
+    with pytest.raises(ValueError):
+        RetentionRule.from_json('{"asker_days_after_answer": -1}')

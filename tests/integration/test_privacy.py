@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from nats.aio.client import Client
 
 import factories as f
 from apitools import running_api
-from domain.privacy import ERASED
+from domain.privacy import ERASED, RetentionRule
 from events import streams
 from events.catalogue import (
     Asker,
@@ -27,12 +28,15 @@ from events.catalogue import (
 from events.codec import loads
 from logtools import drained, events, publish, rejected, stored
 from pgtools import PG_URL
+from projections import ALL
 from services import audit, bootstrap
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
 from services.adapters.keystore import KeyStore, keystore_path
+from services.adapters.readmodels import open_store
 from services.intake import IntakeService
-from services.privacy import DROPPED_NOTE, erase, reveal
+from services.privacy import DROPPED_NOTE, RetentionService, erase, reveal
+from services.projector import ProjectorService, wait_caught_up
 
 SECRETS = (f.ASKER_NAME, f.ASKER_PHONE, f.ASKER_EMAIL)
 
@@ -334,3 +338,44 @@ async def test_sm4_gcm_is_a_setting_for_commercial_cryptography(
     assert [s.algorithm for s in sealed] == ["SM4-GCM"]
     assert clear_in(orjson.dumps([s.model_dump() for s in sealed])) == []
     assert reveal(KeyStore(keystore_path(sm4)), sealed[0]) == Asker.model_validate(f.asker())
+
+
+async def test_the_retention_rule_erases_an_asker_n_days_after_the_answer_as_a_running_service(
+    nc: Client, intake: object, settings: Settings, tmp_path: Path
+) -> None:
+    await _consulted(nc, "PD-50", "Q1")
+    await publish(nc, f.consultation("PD-50", "Q2", asker={"name": "上官云", "reply_via": "none"}))
+    answered = f.answer("PD-50", "Q1")  # answered 2026-07-06; Q2 still open
+    await publish(nc, answered)
+    await drained(nc)
+    store = open_store(None, tmp_path / "rm")
+    projections = ProjectorService(nc.jetstream(), store, ALL)
+    await projections.start()
+    privacy_nc = await bootstrap.connect(str(settings.nats_url), "jiedu-privacy")
+    keys = KeyStore(keystore_path(settings))
+    rule = RetentionRule(asker_days_after_answer=30, scan_every_s=0.2)
+    today = [datetime(2026, 8, 1, tzinfo=UTC)]
+    service = RetentionService(privacy_nc, store, keys, rule, clock=lambda: today[0])
+    try:
+        await wait_caught_up(nc.jetstream(), store, timeout=30)
+        assert await service.scan_once() == []  # 26 days after the answer: kept
+        today[0] = datetime(2026, 8, 6, tzinfo=UTC)
+        await service.start()  # 31 days: erased by the running service
+        for _ in range(100):
+            erased = [e for _, e in await events(nc) if e["type"] == "PersonalDataErased"]
+            if erased:
+                break
+            await asyncio.sleep(0.1)
+        assert len(erased) == 1 and erased[0]["data"]["reason"] == "retention"
+        assert erased[0]["actor"]["id"] == "jiedu-retention"
+        assert erased[0]["data"]["consultation_ids"] == ["Q1"]  # the other asker is kept
+        await wait_caught_up(nc.jetstream(), store, timeout=30)
+        assert await service.scan_once() == []  # nothing left to erase
+    finally:
+        await service.stop()
+        await projections.stop()
+        await privacy_nc.close()
+        await asyncio.to_thread(store.close)
+    kept = [e for _, e in await events(nc) if e["data"].get("asker", {}).get("sealed", {})]
+    assert len(kept) == 2  # the log's bytes are unchanged: erasure is of keys only
+    assert files_holding(tmp_path) == {}
