@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -379,3 +382,41 @@ async def test_the_retention_rule_erases_an_asker_n_days_after_the_answer_as_a_r
     kept = [e for _, e in await events(nc) if e["data"].get("asker", {}).get("sealed", {})]
     assert len(kept) == 2  # the log's bytes are unchanged: erasure is of keys only
     assert files_holding(tmp_path) == {}
+
+
+def _jiedu(settings: Settings, *args: str) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "NATS_URL": settings.nats_url or "", "JIEDU_DATA_DIR": str(settings.data_dir),
+           "JIEDU_LOG_LEVEL": "warning"}
+    return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env,
+                          capture_output=True, timeout=60)
+
+
+async def test_jiedu_privacy_subject_and_erase_and_a_lost_key_is_reported(
+    nc: Client, intake: object, settings: Settings
+) -> None:
+    await _consulted(nc, "PD-60", "Q1")
+    other = {"name": "慕容秋", "phone": "13500003333", "reply_via": "phone"}
+    await publish(nc, f.consultation("PD-60", "Q2", asker=other))
+    await drained(nc)
+    subjects = [e["data"]["asker"]["subject_id"] for _, e in await events(nc)
+                if e["data"].get("asker")]
+    found = await asyncio.to_thread(_jiedu, settings, "privacy", "subject", "--phone",
+                                    "+86 139 1234 5678")
+    assert found.returncode == 0, found.stderr.decode()
+    assert found.stdout.decode().strip() == subjects[0]
+
+    erased = await asyncio.to_thread(_jiedu, settings, "privacy", "erase", subjects[0],
+                                     "--by", "op-1", "--json")
+    assert erased.returncode == 0, erased.stderr.decode()
+    assert orjson.loads(erased.stdout)["recorded"].keys() == {"PD-60"}
+    assert clear_in(erased.stdout + erased.stderr) == []
+
+    unknown = await asyncio.to_thread(_jiedu, settings, "privacy", "erase", "ds-" + "0" * 32)
+    assert unknown.returncode == 1 and b"no data subject" in unknown.stderr
+    keys = KeyStore(keystore_path(settings))
+    with keys._lock:
+        keys._db.execute("DELETE FROM subject_keys WHERE subject_id = ?", (subjects[1],))
+    lost = await asyncio.to_thread(_jiedu, settings, "privacy", "erase", subjects[1])
+    assert lost.returncode == 1 and b"lost, not erased" in lost.stderr
+    assert [e["data"]["subject_id"] for _, e in await events(nc)
+            if e["type"] == "PersonalDataErased"] == [subjects[0]]
