@@ -219,6 +219,11 @@ async def test_erasure_leaves_the_asker_nowhere_and_the_chain_still_verifies(
     assert files_holding(tmp_path) == {}
     out, err = capfd.readouterr()
     assert clear_in((out + err).encode()) == []
+    # the case goes on: the intake reads the erasure in its history like any event
+    later = f.answer("PD-9", "Q3")
+    await publish(nc, later)
+    await drained(nc)
+    assert later["event_id"] in {e["event_id"] for _, e in await events(nc)}
 
 
 async def test_an_acknowledged_message_naming_a_person_is_overwritten_in_intake_store_files(
