@@ -36,7 +36,7 @@ from services import audit, bootstrap
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog
 from services.adapters.keystore import KeyStore, keystore_path
-from services.adapters.readmodels import open_store
+from services.adapters.readmodels import SQLITE_FILE, open_store
 from services.intake import IntakeService
 from services.privacy import DROPPED_NOTE, RetentionService, erase, reveal
 from services.projector import ProjectorService, wait_caught_up
@@ -389,9 +389,10 @@ async def test_the_retention_rule_erases_an_asker_n_days_after_the_answer_as_a_r
     assert files_holding(tmp_path) == {}
 
 
-def _jiedu(settings: Settings, *args: str) -> subprocess.CompletedProcess[bytes]:
-    env = {**os.environ, "NATS_URL": settings.nats_url or "", "JIEDU_DATA_DIR": str(settings.data_dir),
-           "JIEDU_LOG_LEVEL": "warning"}
+def _jiedu(settings: Settings, *args: str, env: dict[str, str] | None = None
+           ) -> subprocess.CompletedProcess[bytes]:
+    env = {**os.environ, "NATS_URL": settings.nats_url or "",
+           "JIEDU_DATA_DIR": str(settings.data_dir), "JIEDU_LOG_LEVEL": "warning", **(env or {})}
     return subprocess.run([sys.executable, "-m", "services.cli", *args], env=env,
                           capture_output=True, timeout=60)
 
@@ -425,3 +426,24 @@ async def test_jiedu_privacy_subject_and_erase_and_a_lost_key_is_reported(
     assert lost.returncode == 1 and b"lost, not erased" in lost.stderr
     assert [e["data"]["subject_id"] for _, e in await events(nc)
             if e["type"] == "PersonalDataErased"] == [subjects[0]]
+
+    # `jiedu replay` and `jiedu audit verify` on the replayed trail, and `jiedu audit export`:
+    # the chain verifies after erasure, and no output holds the erased asker's texts
+    replayed = settings.data_dir / "replayed"
+    done = await asyncio.to_thread(_jiedu, settings, "replay", "--as-of", "999999", "--out",
+                                   str(replayed))
+    assert done.returncode == 0, done.stderr.decode()
+    verified = await asyncio.to_thread(
+        _jiedu, settings, "audit", "verify", env={"DATABASE_URL": f"sqlite:///{replayed / SQLITE_FILE}"})
+    assert verified.returncode == 0, verified.stdout.decode() + verified.stderr.decode()
+    assert b"OK" in verified.stdout
+    exported = await asyncio.to_thread(
+        _jiedu, settings, "audit", "export", "--format", "csv", "--out",
+        str(settings.data_dir / "trail.csv"),
+        env={"DATABASE_URL": f"sqlite:///{replayed / SQLITE_FILE}"})
+    assert exported.returncode == 0, exported.stderr.decode()
+    assert b"PersonalDataErased" in (settings.data_dir / "trail.csv").read_bytes()
+    for path in replayed.rglob("*"):
+        if path.is_file():
+            assert clear_in(path.read_bytes()) == [], path
+    assert clear_in((settings.data_dir / "trail.csv").read_bytes()) == []
