@@ -177,7 +177,7 @@ async def load_demo(nc: Client, quarter: str, seed: int = 2026) -> int:
     """Publish a demo quarter to INTAKE on one connection that may speak for every source
     (the tests' harness), in the sources' order."""
     js = nc.jetstream()
-    messages = demo.generate(quarter, seed)
+    messages = await asyncio.to_thread(demo.generate, quarter, seed)  # seconds of work: off the loop
     for start in range(0, len(messages), 1000):
         futures = [
             await js.publish_async(m.subject, m.encode()) for m in messages[start : start + 1000]
@@ -189,7 +189,7 @@ async def load_demo(nc: Client, quarter: str, seed: int = 2026) -> int:
 async def load_demo_as_sources(settings: Settings, quarter: str, seed: int = 2026) -> int:
     """Publish a demo quarter to INTAKE as its sources would, each message with the identity
     of the source its subject names, in their order."""
-    messages = demo.generate(quarter, seed)
+    messages = await asyncio.to_thread(demo.generate, quarter, seed)  # seconds of work: off the loop
     sources = bootstrap.Sources(settings)
     try:
         for start in range(0, len(messages), 1000):

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
+from events import streams
 from services import bootstrap, candidates
 from services.adapters.config import Settings
 from services.cli.common import DataDir, Json, fail, local_time, print_json, print_outcome
@@ -209,16 +210,23 @@ def publish_candidate(
     data_dir: DataDir = None,
 ) -> None:
     """Publish a candidate as a library entry (QAEntryPublished) through the intake, as the
-    department's system; prints the outcome (exit 1 if it was rejected)."""
+    department's system; prints the outcome (exit 1 if it was rejected, or if the consultation
+    is no waiting candidate)."""
     for name, text in (("--question", question), ("--answer", answer)):
         if text is not None and not text.strip():
             fail(f"{name} is empty")
+    try:  # before anything is opened or started
+        streams.name_token("system", system)
+        if case is not None:
+            streams.case_token(case)
+    except streams.SubjectTokenError as e:
+        fail(str(e))
     settings = Settings.from_env(data_dir=data_dir)
     store = store_for(settings)
     try:
         candidate = candidates.find(store, consultation, case)
     except candidates.NoCandidate as e:
-        fail(str(e))
+        fail(str(e), code=1)  # a negative answer, like `qa show` of no entry
     finally:
         store.close()
     try:

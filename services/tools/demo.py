@@ -50,19 +50,25 @@ from __future__ import annotations
 
 import random
 import re
+import tempfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
 import orjson
 
 from domain.calendar import SHANGHAI, WorkingDayCalendar
+from events.catalogue import EVENT_ADAPTER
 from events.organs import load_organs
 from events.roles import MONITOR
 from events.streams import intake_subject
-from services.tools import qa_set
+from projections.qa_library import QALibrary
+from services.adapters.readmodels import open_store
+from services.qa import QASearch
+from services.tools import bench_qa, qa_set
 
 __all__ = ["Message", "generate"]
 
@@ -104,6 +110,7 @@ def generate(quarter: str = "2026Q3", seed: int = 2026, cases: int = 300) -> lis
     paths = Deck(demo.rng, {path: weight for path, weight in PATHS})
     for number in range(1, cases + 1):
         paths.draw()(demo, f"YZ-{quarter}-{number:04d}")
+    answer_consultations(demo)
     training(demo)
     inspection(demo)
     return demo.messages()
@@ -499,6 +506,10 @@ class Demo:
             self.entries_of[entry.policy_title] = (*self.entries_of.get(entry.policy_title, ()),
                                                    entry)
         self.with_library: set[str] = set()  # base titles whose entries are published
+        self.library: dict[tuple[str, str, str], dict[str, JSON]] = {}
+        """(case, department, title) → entry ID → the entry as it last reads this quarter."""
+        self.asked: list[Asked] = []
+        """Consultations waiting for the library's answer (`answer_consultations`)."""
         self.numbers: dict[str, int] = {}
         self.serial = 0
         d = self.deck
@@ -949,13 +960,16 @@ def library(th: Thread, p: Policy) -> None:
     demo.with_library.add(p.base_title)
     p.library = entries
     author = demo.person(p.department, "interpretation_unit")
+    held = demo.library[(p.case_id, p.department, p.title)] = {}
     for e in entries:
         th.emit("QAEntryPublished", _entry(e), by=(p.department, "qa"), actor=author)
+        held[e.entry_id] = _entry(e)
     if demo.library_change.draw() == "revised":  # a wording made clearer later (修订)
         e = demo.rng.choice(entries)
         revised = {**_entry(e), "answer": f"{e.answer}（{th.day:%Y年%-m月%-d日}起施行口径）"}
-        th.fork().days(3, 20).emit("QAEntryRevised", revised, by=(p.department, "qa"),
-                                   actor=author)
+        if th.fork().days(3, 20).emit("QAEntryRevised", revised, by=(p.department, "qa"),
+                                      actor=author):
+            held[e.entry_id] = revised
 
 
 def _entry(e: qa_set.SetEntry) -> JSON:
@@ -982,20 +996,87 @@ def consultation(th: Thread, p: Policy) -> None:
     topic = demo.rng.choice(topics)
     question = f"请问{book(p.title)}的{topic}是什么？"
     answer = f"根据{book(p.title)}，{topic}详见区政府网站政策解读专栏，也可咨询{_office(p)}。"
-    from_entry: JSON = {}
-    if p.library and outcome in ("library", "district_library", "slow_library"):
+    if p.library and outcome in FROM_LIBRARY:
         entry = demo.rng.choice(p.library)
         question = demo.rng.choice(entry.citizen_questions or (entry.question,))
-        answer, from_entry = entry.answer, {"entry_id": entry.entry_id}
     elif p.library:
         question = demo.rng.choice(demo.qa.unanswerable)  # what the library cannot answer
-    elif outcome in ("library", "district_library", "slow_library"):
+    elif outcome in FROM_LIBRARY:
         outcome = "referred"  # no library of its own to answer from
     th.emit("ConsultationReceived", {
         "consultation_id": ticket, "channel": channel, "received_by": receiver[0],
         "question": question}, by=receiver, introduces=key)
-    if outcome == "unanswered":
+    if outcome != "unanswered":
+        demo.asked.append(Asked(th.fork(), p, ticket, channel, receiver, outcome, question,
+                                answer))
+
+
+FROM_LIBRARY = ("library", "district_library", "slow_library")
+
+
+@dataclass
+class Asked:
+    """A consultation received, to be answered once the quarter's library is known."""
+
+    th: Thread
+    p: Policy
+    ticket: str
+    channel: str
+    receiver: tuple[str, str]
+    outcome: str
+    question: str
+    answer: str  # the drafting unit's, when it is referred
+
+
+def answer_consultations(demo: Demo) -> None:
+    """Answer the quarter's consultations as the hotline and the windows would with Jiedu's
+    suggestions (QA-4): the library of the whole quarter is searched with Jiedu's own search,
+    as the matching service does once `jiedu demo` has settled; a question meant for the
+    library is answered at once from the best entry when the library is confident and the
+    entry is its policy's own, and referred otherwise."""
+    if not demo.asked:
         return
+    with tempfile.TemporaryDirectory(prefix="jiedu-demo-qa-") as tmp:
+        store = open_store(f"sqlite:///{tmp}/library.sqlite3", Path(tmp))
+        try:
+            bench_qa.project(store, QALibrary(), _library_events(demo))
+            search = QASearch(store)
+            for a in demo.asked:
+                found = search.search(a.question, limit=1, as_of=a.th.day)
+                best = found.best if found.answerable else None
+                if a.outcome in FROM_LIBRARY and (best is None or best.case_id != a.p.case_id):
+                    a.outcome = "referred"  # no confident answer of its own policy: refer it
+                _answer(a, best if a.outcome in FROM_LIBRARY else None)
+        finally:
+            store.close()
+
+
+def _library_events(demo: Demo) -> list[Any]:
+    """The quarter's library as the events that make it: each policy's title, its entries."""
+    out: list[Any] = []
+    for n, ((case_id, department, title), entries) in enumerate(sorted(demo.library.items())):
+        base = {"schema_version": 1, "case_id": case_id, "department": department,
+                "actor": {"id": "demo"}, "source_system": "qa",
+                "occurred_at": "2026-01-01T00:00:00+08:00"}
+        out.append(EVENT_ADAPTER.validate_python({
+            **base, "event_id": f"lib-{n}", "type": "DraftSubmitted", "schema_version": 2,
+            "data": {"title": title, "scope": N,
+                     "issuer": {"kind": "department", "lead": department}}}))
+        for m, body in enumerate(entries.values()):
+            out.append(EVENT_ADAPTER.validate_python({
+                **base, "event_id": f"lib-{n}-{m}", "type": "QAEntryPublished", "data": body}))
+    return out
+
+
+def _answer(a: Asked, best: Any) -> None:
+    """The answer (or referral and later answer) of one consultation; `best`: the entry it
+    is answered from at once, when it is."""
+    th, ticket, channel, receiver, outcome = a.th, a.ticket, a.channel, a.receiver, a.outcome
+    key = f"consultation:{ticket}"
+    answer, p = a.answer, a.p
+    from_entry: JSON = {}
+    if best is not None:
+        answer, from_entry = best.answer, {"entry_id": best.entry_id}
     if outcome == "slow_library" and channel == "website":  # the mailbox, days later
         th.days(1, 3).emit("ConsultationAnswered", {
             "consultation_id": ticket, "answer": answer, "from_library": True,

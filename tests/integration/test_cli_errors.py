@@ -56,6 +56,12 @@ CASES: list[tuple[str, list[str], str]] = [
     ("up: --http without a port", ["up", "--http", "localhost"], "--http localhost"),
     ("api: --http with no such port", ["api", "--http", "127.0.0.1:99999"], "HOST:PORT"),
     ("creds token issue: no such organ", ["creds", "token", "issue", "mars"], "'mars'"),
+    ("qa publish-candidate: an empty answer", ["qa", "publish-candidate", "c1", "--answer", " "],
+     "--answer is empty"),
+    ("qa publish-candidate: a dotted system", ["qa", "publish-candidate", "c1", "--system", "a.b"],
+     "system 'a.b'"),
+    ("qa publish-candidate: a wildcard case", ["qa", "publish-candidate", "c1", "--case", "*"],
+     "case '*'"),
 ]
 
 

@@ -319,7 +319,7 @@ async def test_qa5_referral_answer_by_the_drafting_unit_candidate_published_entr
     hits = QASearch(store).search(question, as_of=date(2026, 7, 6)).hits
     assert hits[0].entry_id == "cand-c1"  # the library now answers it
     again = await run("qa", "publish-candidate", "c1", "--data-dir", str(data))
-    assert again.returncode == 2 and b"no waiting candidate" in again.stderr
+    assert again.returncode == 1 and b"no waiting candidate" in again.stderr
     missing = await run("qa", "suggestions", "c9", "--data-dir", str(data))
     assert missing.returncode == 1
     store.close()
