@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -438,6 +438,18 @@ def category(row: Row, now: datetime) -> str:
         return MET_STATE
     due: datetime | None = row["due_at"]
     return OVERDUE if status is Status.BREACHED or (due is not None and due <= now) else UPCOMING
+
+
+def statuses_of(categories: Iterable[str]) -> frozenset[str]:
+    """The clock statuses whose clocks may stand in `categories` (a read narrows by these in
+    the store, then judges each clock with `category`)."""
+    found: set[str] = set()
+    for c in categories:
+        found |= {
+            OVERDUE: {Status.OPEN, Status.BREACHED}, UPCOMING: {Status.OPEN},
+            PENDING: {Status.PENDING_CALENDAR}, MET_STATE: set(MET),
+        }[c]
+    return frozenset(str(s) for s in found)
 
 
 def clock_summary(store: ReadStore) -> dict[str, dict[str, int]]:

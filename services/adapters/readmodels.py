@@ -387,16 +387,24 @@ class Tx(ABC):
         limit: int | None = None,
         after: Sequence[Any] | None = None,
     ) -> list[Row]:
-        """Rows of one table whose columns equal the values in `where` (None values ignored);
-        with `after` (values of the `order_by` columns, which must not be null), only the rows
+        """Rows of one table whose columns equal the values in `where` (None values ignored; a
+        tuple or frozenset: any of its values); with `after` (values of the `order_by` columns, which must not be null), only the rows
         that come after them: a page that starts where the last one ended (a cursor)."""
         to, from_ = self._convert(table)
         given = {c: v for c, v in (where or {}).items() if v is not None}
         unknown = given.keys() - table.columns.keys()
         if unknown or not set(order_by or ()) <= table.columns.keys():
             raise KeyError(f"{table.name} has no column {sorted(unknown) or order_by}")
-        conditions = [f'"{c}" = ?' for c in given]
-        params = [to[table.column_names.index(c)](v) for c, v in given.items()]
+        conditions: list[str] = []
+        params: list[Any] = []
+        for c, v in given.items():
+            convert = to[table.column_names.index(c)]
+            if isinstance(v, tuple | frozenset):  # any of these values
+                conditions.append(f'"{c}" IN ({", ".join("?" for _ in v) or "NULL"})')
+                params += [convert(x) for x in sorted(v)]
+            else:
+                conditions.append(f'"{c}" = ?')
+                params.append(convert(v))
         columns = tuple(order_by or table.key)
         if after is not None:
             if len(after) != len(columns):

@@ -22,14 +22,15 @@ from services.api import pages
 from services.api.auth import Principal, Reader
 from services.api.context import Context, context_of
 from services.api.responses import JieduJSON, reply
-from services.deadlines import CATEGORIES, MET_STATE, UPCOMING, category
+from services.deadlines import CATEGORIES, MET_STATE, UPCOMING, category, statuses_of
 
 router = APIRouter(tags=["deadlines"])
 Ctx = Annotated[Context, Depends(context_of)]
 
 ORDER = ("department", "clock_id")
-SCAN = 1000
-"""Clocks read per query while a page filtered by category fills up."""
+SCAN = 200
+"""Clocks read per query while a page filtered by category fills up (the store narrows them
+by status first)."""
 
 
 def working_calendar(ctx: Context) -> WorkingDayCalendar:
@@ -67,14 +68,16 @@ def clock_rows(
         except UnknownYear as e:
             raise HTTPException(409, f"the working-day calendar lacks a year: {e}") from None
     where = {
-        "department": who.scope(department), "status": status,
+        "department": who.scope(department),
+        "status": status if status is not None else statuses_of(chosen),
         "rule_id": rule.upper() if rule else None, "case_id": case,
     }
     after = pages.decode(cursor, len(ORDER))
     shown: list[Row] = []
     store = ctx.read_store()
+    scan = max(limit + 1, SCAN)
     while len(shown) <= limit:
-        rows = store.select(Deadlines(), CLOCKS, where, order_by=ORDER, limit=SCAN, after=after)
+        rows = store.select(Deadlines(), CLOCKS, where, order_by=ORDER, limit=scan, after=after)
         for r in rows:
             c = category(r, now)
             if c not in chosen:
@@ -82,7 +85,7 @@ def clock_rows(
             if until is not None and c == UPCOMING and (r["due_at"] is None or r["due_at"] > until):
                 continue
             shown.append({**r, "category": c})
-        if len(rows) < SCAN:
+        if len(rows) < scan:
             break
         after = [rows[-1][c] for c in ORDER]
     return {**pages.page(shown, ORDER, limit), "as_of": now, "due_by": until}

@@ -3,6 +3,7 @@ findings, clocks overdue, upcoming and pending a calendar year."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,15 +21,22 @@ router = APIRouter(tags=["departments"])
 Ctx = Annotated[Context, Depends(context_of)]
 
 
-def department_rows(
-    ctx: Context, who: Principal, department: str | None = None, now: datetime | None = None
-) -> list[dict[str, Any]]:
-    """Each organ `who` may see, in the organs file's order, with its figures as of `now`."""
-    scope = who.scope(department)
-    now = now or datetime.now(UTC)
+FRESH_S = 1.0
+"""How long computed figures serve before they are computed again: they change only as the log
+moves or a due time passes, and every organ's come from the same two reads."""
+
+
+def figures(ctx: Context, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every organ, in the organs file's order, with its figures as of `now` (default: as of
+    at most FRESH_S ago)."""
+    cached = ctx.extras.get("department_figures")
+    if now is None and cached is not None and time.monotonic() - cached[0] < FRESH_S:
+        found: list[dict[str, Any]] = cached[1]
+        return found
+    at = now or datetime.now(UTC)
     store = ctx.read_store()
-    cases = store.select(CaseSummary(), CASES, {"department": scope})
-    clocks = store.select(Deadlines(), CLOCKS, {"department": scope})
+    cases = store.select(CaseSummary(), CASES)
+    clocks = store.select(Deadlines(), CLOCKS)
     by_status: dict[str, Counter[str]] = {}
     open_findings: Counter[str] = Counter()
     for c in cases:
@@ -36,11 +44,9 @@ def department_rows(
         open_findings[c["department"]] += int(c["open_findings"] or 0)
     by_category: dict[str, Counter[str]] = {}
     for k in clocks:
-        by_category.setdefault(k["department"], Counter())[category(k, now)] += 1
+        by_category.setdefault(k["department"], Counter())[category(k, at)] += 1
     out = []
     for organ in ctx.organs.organs:
-        if scope is not None and organ.code != scope:
-            continue
         statuses = by_status.get(organ.code, Counter())
         clock_counts = by_category.get(organ.code, Counter())
         out.append({
@@ -51,7 +57,17 @@ def department_rows(
             "open_findings": open_findings[organ.code],
             "clocks": {c: clock_counts[c] for c in CATEGORIES},
         })
+    if now is None:
+        ctx.extras["department_figures"] = (time.monotonic(), out)
     return out
+
+
+def department_rows(
+    ctx: Context, who: Principal, department: str | None = None, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """The organs `who` may see (a department: itself) with their figures."""
+    scope = who.scope(department)
+    return [row for row in figures(ctx, now) if scope is None or row["code"] == scope]
 
 
 @router.get("/departments", response_class=JieduJSON)

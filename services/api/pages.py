@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from projections.base import Row
 
 MAX_LIMIT = 1000
-DEFAULT_LIMIT = 100
+DEFAULT_LIMIT = 50
+"""Rows of a page unless asked for more: what a screen shows; each costs to read and write."""
 
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="rows per page")]
 Cursor = Annotated[

@@ -123,7 +123,9 @@ async def _department_of_outcome(ctx: Context, case_id: str | None, intake_seq: 
 @router.get("/outcomes/{event_id}", response_class=JieduJSON)
 async def get_outcome(ctx: Ctx, who: Reader, event_id: str) -> JieduJSON:
     """What became of an event ID: accepted at sequence N, or rejected with reason R (as
-    `jiedu status`)."""
+    `jiedu status`). A department sees the outcomes of its own systems' refused messages and
+    of events on its own cases — the latter once the case summary holds the case (the API does
+    not read the log itself), normally within moments of the decision."""
     if ctx.nc is None:
         raise HTTPException(503, "not connected to NATS")
     outcome = await EventLog(ctx.nc).outcome(event_id) if KV_KEY.match(event_id) else None

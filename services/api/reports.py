@@ -46,6 +46,21 @@ def published(ctx: Context) -> list[dict[str, Any]]:
     return out
 
 
+_FILES: dict[Path, tuple[tuple[int, int, int], bytes]] = {}
+"""Published files by path, with the (inode, mtime, size) they were read at: a report is read
+by many and published anew seldom, and publishing anew rewrites its files (a new stamp)."""
+
+
+def _kept(path: Path) -> bytes:
+    st = path.stat()
+    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+    found = _FILES.get(path)
+    if found is None or found[0] != stamp:
+        found = (stamp, path.read_bytes())
+        _FILES[path] = found
+    return found[1]
+
+
 @router.get("/reports/quarterly", response_class=JieduJSON)
 async def list_reports(ctx: Ctx, who: Anyone) -> JieduJSON:
     """Every published quarterly report (public)."""
@@ -110,8 +125,7 @@ async def get_report(
         raise HTTPException(404, f"no report published for {quarter}")
     if format == "html":  # the page, at an address its relative links work from
         return RedirectResponse(f"{quarter}/index.html", status_code=303)
-    body = await ctx.read((out / "statistics.json").read_bytes)
-    return Response(body, media_type="application/json")
+    return Response(await ctx.read(_kept, out / "statistics.json"), media_type="application/json")
 
 
 @router.get("/reports/quarterly/{quarter}/index.html", response_class=HTMLResponse)

@@ -219,13 +219,13 @@ async def api_part(
                 case_id = orjson.loads(
                     (await http.get("/api/v1/cases?limit=1", headers=office)).content
                 )["items"][0]["case_id"]
-                reads = [
-                    ("cases", "/api/v1/cases?limit=100", office),
+                reads = [  # pages of the default size (50 rows)
+                    ("cases", "/api/v1/cases", office),
                     ("case timeline", f"/api/v1/cases/{case_id}", office),
-                    ("findings", "/api/v1/findings?limit=100", office),
-                    ("deadlines", "/api/v1/deadlines?limit=100", office),
+                    ("findings", "/api/v1/findings", office),
+                    ("deadlines", "/api/v1/deadlines", office),
                     ("departments", "/api/v1/departments", office),
-                    ("a department's cases", "/api/v1/cases?limit=100", drc),
+                    ("a department's cases", "/api/v1/cases", drc),
                     ("public report (JSON)", "/api/v1/reports/quarterly/2026Q3", {}),
                 ]
                 say(f"api: /healthz then {len(reads)} read endpoints at {rate:g}/s, "
