@@ -8,9 +8,18 @@ are the English names of RULES.md; the Chinese terms are in the docstrings.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, Field, HttpUrl, TypeAdapter, model_validator
+from pydantic import (
+    AwareDatetime,
+    Discriminator,
+    Field,
+    HttpUrl,
+    Tag,
+    TypeAdapter,
+    model_validator,
+)
+from pydantic.config import JsonDict
 
 from events.envelope import (
     EARLIEST_DAY,
@@ -364,11 +373,74 @@ class MediaInterpretationCorrected(Envelope):
 # ── consultations (政策咨询) ──────────────────────────────────────────────────────────────────
 
 
+class ReplyVia(StrEnum):
+    """How the asker wants the drafting unit's reply (主动回复咨询人, QA-4)."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    NONE = "none"  # 无需回复
+
+
+PERSONAL: JsonDict = {"x-personal": True}
+"""The one mark of a personal field (个人信息): the JSON Schemas and AsyncAPI show it, the intake
+encrypts every field so marked before the log keeps it (`personal_fields`)."""
+
+
+
+def _personal(description: str) -> Any:
+    """A personal text field: sent in clear by a source, kept only encrypted."""
+    return Field(None, min_length=1, max_length=256, description=description,
+                 json_schema_extra=PERSONAL)
+
+
+class Asker(Record):
+    """咨询人, as a source sends it: who asked and how to reach them. Name, phone and e-mail are
+    personal data (`PERSONAL`); the way to reply is not."""
+
+    name: str | None = _personal("姓名")
+    phone: str | None = _personal("联系电话")
+    email: str | None = _personal("电子邮箱")
+    reply_via: ReplyVia = ReplyVia.NONE
+
+
+class SealedAsker(Record):
+    """The asker as the log keeps it: each personal field encrypted (AES-256-GCM or SM4-GCM)
+    with the data subject's own key, bound to the subject ID and key version as associated
+    data. Only the intake writes this form; destroying the key erases the fields (crypto-
+    shredding) while the bytes the audit chain hashes stay as they were."""
+
+    subject_id: str = Field(
+        pattern=r"^ds-[0-9a-f]{32}$",
+        description="the data subject (数据主体): a keyed hash of the contact, never the contact",
+    )
+    key_version: int = Field(ge=1)
+    algorithm: Literal["AES-256-GCM", "SM4-GCM"]
+    sealed: dict[str, str] = Field(
+        description="personal field name → base64 of nonce ‖ ciphertext ‖ tag"
+    )
+    reply_via: ReplyVia = ReplyVia.NONE
+
+
+def _asker_form(value: Any) -> str:
+    """Which form an asker is in: sealed ones name their subject; anything else is judged as
+    sent in clear (so an unknown key is `invalid_field`, not a missing sealed field)."""
+    named = value.get("subject_id") if isinstance(value, dict) else getattr(value, "subject_id", None)
+    return "sealed" if named is not None else "clear"
+
+
 class ConsultationReceivedData(Record):
     consultation_id: str = Field(min_length=1, max_length=128)
     channel: ConsultationChannel
     question: str = Field(min_length=1)
     received_by: Token = Field(description="受理机关: the organ that took the question")
+    asker: Annotated[
+        Annotated[Asker, Tag("clear")] | Annotated[SealedAsker, Tag("sealed")],
+        Discriminator(_asker_form),
+    ] | None = Field(
+        default=None,
+        description="咨询人: optional (events before issue 17 have none); sent as `Asker`, "
+        "kept as `SealedAsker`",
+    )
 
 
 class ConsultationReceived(Envelope):
@@ -759,6 +831,37 @@ class DeadlineBreached(Envelope):
     data: DeadlineData
 
 
+# ── personal data (个人信息) ─────────────────────────────────────────────────────────────────
+
+
+class ErasureReason(StrEnum):
+    """Why a data subject's personal data was erased (个人信息保护法 art. 47)."""
+
+    REQUEST = "request"  # 个人请求删除
+    RETENTION = "retention"  # 处理目的已实现：保存期满
+
+
+class PersonalDataErasedData(Record):
+    subject_id: str = Field(pattern=r"^ds-[0-9a-f]{32}$")
+    key_versions: list[Annotated[int, Field(ge=1)]] = Field(
+        description="the key versions destroyed: every field sealed with them is erased"
+    )
+    reason: ErasureReason
+    consultation_ids: list[str] = Field(
+        description="the consultations on this case whose asker was this subject"
+    )
+
+
+class PersonalDataErased(Envelope):
+    """Reserved for the privacy service: a data subject's keys were destroyed, so their personal
+    fields on this case now read as erased (已删除). Who (`actor`), when (`occurred_at`) and
+    which subject; no personal data. One per case the subject appears on."""
+
+    CASE_KIND: ClassVar[str | None] = None
+    type: Literal["PersonalDataErased"] = "PersonalDataErased"
+    data: PersonalDataErasedData
+
+
 # ── the catalogue ────────────────────────────────────────────────────────────────────────────
 
 EVENT_TYPES: tuple[type[Envelope], ...] = (
@@ -795,6 +898,7 @@ EVENT_TYPES: tuple[type[Envelope], ...] = (
     DeadlineWarned,
     DeadlineMet,
     DeadlineBreached,
+    PersonalDataErased,
 )
 BY_TYPE: dict[str, type[Envelope]] = {t.__name__: t for t in EVENT_TYPES}
 
@@ -802,7 +906,9 @@ MATCHER_TYPES: frozenset[str] = frozenset({"ConsultationMatched"})
 """Derived by the matching service alone (QA-4)."""
 
 SYSTEM_TYPES: frozenset[str] = MATCHER_TYPES | frozenset(
-    t.__name__ for t in EVENT_TYPES if t.__name__.startswith(("Finding", "Deadline"))
+    t.__name__
+    for t in EVENT_TYPES
+    if t.__name__.startswith(("Finding", "Deadline")) or t.__name__ == "PersonalDataErased"
 )
 """Derived by Jiedu itself; no upstream source may emit them."""
 
@@ -843,10 +949,20 @@ Event = Annotated[
     | DeadlinePendingCalendar
     | DeadlineWarned
     | DeadlineMet
-    | DeadlineBreached,
+    | DeadlineBreached
+    | PersonalDataErased,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+def personal_fields(model: type[Record]) -> tuple[str, ...]:
+    """The fields of `model` marked `PERSONAL`: the one list the intake encrypts."""
+    return tuple(
+        name
+        for name, info in model.model_fields.items()
+        if info.json_schema_extra == PERSONAL
+    )
+
 
 __all__ = [
     "BY_TYPE",

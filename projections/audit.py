@@ -117,6 +117,8 @@ _SUMMARIES: dict[type[Any], Callable[[Any], str]] = {
     c.DeadlinePendingCalendar: lambda e: f"{_d(e).rule_id} 期限待定：缺少工作日历",
     c.DeadlineWarned: lambda e: f"{_d(e).rule_id} 期限临近（截止 {_due(e)}）",
     c.DeadlineMet: lambda e: f"{_d(e).rule_id} 期限内义务已履行",
+    c.PersonalDataErased: lambda e: f"删除咨询人个人信息（数据主体 {_d(e).subject_id}，"
+    f"{'依申请' if _d(e).reason == 'request' else '保存期满'}）",
     c.DeadlineBreached: lambda e: f"{_d(e).rule_id} 期限届满未履行（截止 {_due(e)}）",
 }
 

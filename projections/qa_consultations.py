@@ -25,12 +25,15 @@ from collections.abc import Iterable
 
 from domain.qa_matching import candidate_entry_id
 from events.catalogue import (
+    Asker,
     ConsultationAnswered,
     ConsultationMatched,
     ConsultationReceived,
     ConsultationReferred,
     Event,
+    PersonalDataErased,
     QAEntryPublished,
+    SealedAsker,
 )
 from projections.base import Key, Projection, Rows, Table, Type
 
@@ -65,6 +68,12 @@ CONSULTATIONS = Table(
         "entry_case_id": Type.TEXT,
         "candidate": Type.TEXT,  # None, waiting, published (QA-5)
         "candidate_entry_id": Type.TEXT,
+        # the asker (咨询人, issue 17), sealed as the log keeps it: opened only when read, for
+        # the roles that may see it (`services.api.consultations`)
+        "asker": Type.JSON,  # SealedAsker (or an Asker with no personal field), None: none
+        "asker_subject": Type.TEXT,
+        "reply_via": Type.TEXT,
+        "asker_erased_at": Type.TIMESTAMP,  # PersonalDataErased: the sealed fields dropped
     },
     indexes=(("matched",), ("department", "candidate")),
 )
@@ -77,11 +86,21 @@ CANDIDATE_ENTRIES = Table(
 """Which consultation a candidate's entry ID stands for, so its publication is recognised."""
 
 
+def _asker_columns(asker: Asker | SealedAsker | None) -> dict[str, object]:
+    if asker is None:
+        return {"asker": None, "asker_subject": None, "reply_via": None}
+    return {
+        "asker": asker.model_dump(mode="json", exclude_none=True),
+        "asker_subject": asker.subject_id if isinstance(asker, SealedAsker) else None,
+        "reply_via": str(asker.reply_via),
+    }
+
+
 class QAConsultations(Projection):
     """Consultations with their suggestions, answers and candidacy."""
 
     name = "qa_consultations"
-    version = 1
+    version = 2
     tables = (CONSULTATIONS, CANDIDATE_ENTRIES)
 
     def touches(self, event: Event) -> Iterable[tuple[Table, Key]]:
@@ -91,6 +110,9 @@ class QAConsultations(Projection):
             | ConsultationAnswered,
         ):
             yield CONSULTATIONS, (event.case_id, event.data.consultation_id)
+        elif isinstance(event, PersonalDataErased):
+            for consultation_id in event.data.consultation_ids:
+                yield CONSULTATIONS, (event.case_id, consultation_id)
         elif isinstance(event, QAEntryPublished):
             yield CANDIDATE_ENTRIES, (event.case_id, event.data.entry_id)
 
@@ -105,6 +127,7 @@ class QAConsultations(Projection):
                         "received_event_id": event.event_id, "received_at": event.occurred_at,
                         "received_seq": seq, "matched": False,
                         "instant": False, "by_drafting_unit": False,
+                        **_asker_columns(d.asker),
                     })
             case ConsultationMatched(data=d):
                 row = rows.get(CONSULTATIONS, event.case_id, d.consultation_id)
@@ -137,6 +160,19 @@ class QAConsultations(Projection):
                     row = rows.get(CONSULTATIONS, event.case_id, found["consultation_id"])
                     if row is not None and row["candidate"] == WAITING:
                         row["candidate"] = PUBLISHED
+                        rows.put(CONSULTATIONS, row)
+            case PersonalDataErased(data=d):
+                for consultation_id in d.consultation_ids:
+                    row = rows.get(CONSULTATIONS, event.case_id, consultation_id)
+                    if row is not None and row["asker_subject"] == d.subject_id:
+                        sealed = row["asker"]
+                        kept = {"reply_via": row["reply_via"]}
+                        if isinstance(sealed, dict):  # the ciphertext is of no use any more:
+                            kept |= {k: sealed[k] for k in ("subject_id", "key_version",
+                                                             "algorithm") if k in sealed}
+                            # which fields there were, without their values
+                            kept["sealed"] = dict.fromkeys(sealed.get("sealed", {}), "")
+                        row.update(asker=kept, asker_erased_at=event.occurred_at)
                         rows.put(CONSULTATIONS, row)
             case _:
                 pass

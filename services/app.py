@@ -34,11 +34,13 @@ from services.adapters import logs, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
 from services.adapters.identities import Credentials
+from services.adapters.keystore import KeyStore, keystore_path
 from services.adapters.readmodels import SQLITE_FILE, ReadStore
 from services.api.process import ApiProcess
 from services.deadlines import DeadlineService, clock_summary
 from services.intake import IntakeService
 from services.matcher import MatcherService
+from services.privacy import RetentionService, retention_rule
 from services.projector import ProjectorProcess, store_for, wait_caught_up
 from services.tools import demo
 
@@ -58,6 +60,8 @@ class Parts:
     matcher: bool = True
     """The Q&A matching service (QA-4); `jiedu demo` runs it once the quarter has settled,
     so that every consultation is matched against the whole library."""
+    retention: bool = True
+    """The personal-data retention rule (issue 17), applied as the privacy party."""
     administer: bool = True
     """Create the streams first, as the operator (`jiedu up`, `jiedu demo`); a lone intake
     instance (`jiedu intake`) only checks them and needs no operator's seed."""
@@ -73,6 +77,8 @@ class Parts:
     scanner: DeadlineService | None = None
     matching: MatcherService | None = None
     """The matching service once started (`add_matcher`)."""
+    retaining: RetentionService | None = None
+    """The personal-data retention service once started (`add_retention`)."""
     checkpoints: bool = False
     """Whether the quarterly checkpoints are signed (the office key is there)."""
     connections: list[Client] = field(default_factory=list)
@@ -116,6 +122,8 @@ class Parts:
             await self.add_deadlines()
         if self.projections and self.matcher:
             await self.add_matcher()
+        if self.projections and self.retention:
+            await self.add_retention()
 
     async def add_deadlines(self) -> DeadlineService:
         """Start the scanner of the clocks that the projector keeps in `self.store`."""
@@ -139,6 +147,19 @@ class Parts:
         await matcher.start()
         self.matching = matcher
         return matcher
+
+    async def add_retention(self) -> RetentionService:
+        """Start applying the personal-data retention rule (issue 17) on the consultations
+        the projector keeps in `self.store`."""
+        assert self.store is not None
+        service = RetentionService(
+            await self._connect("jiedu-privacy"), self.store,
+            KeyStore(keystore_path(self.settings)), retention_rule(self.settings),
+        )
+        self.services.append(service)
+        await service.start()
+        self.retaining = service
+        return service
 
     async def stop(self) -> None:
         for service in reversed(self.services):
@@ -167,6 +188,9 @@ def running(parts: Parts) -> list[tuple[str, str]]:
         lines.append(("deadline service", "appends what each clock is owed as it falls due"))
     if parts.matching is not None:
         lines.append(("Q&A matcher", "suggests library entries for each consultation (QA-4)"))
+    if parts.retaining is not None:
+        days = parts.retaining.rule.asker_days_after_answer
+        lines.append(("retention", f"erases an asker's personal data {days} days after the answer"))
     if parts.checkpoints:
         lines.append(("checkpoints", "signs each quarter's chain head with the office key"))
     else:

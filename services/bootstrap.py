@@ -104,6 +104,7 @@ PARTY_OF_CONNECTION: dict[str, str] = {
     "jiedu-intake": permissions.INTAKE,
     "jiedu-demo": permissions.INTAKE,
     "jiedu-deadlines": permissions.DEADLINES,
+    "jiedu-privacy": permissions.PRIVACY,
     "jiedu-matcher": permissions.MATCHER,
     "jiedu-projector": permissions.PROJECTOR,
     "jiedu-rebuild": permissions.PROJECTOR,

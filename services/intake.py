@@ -59,6 +59,7 @@ from nats.js.kv import KeyValue
 
 from domain.authorisation import authorise
 from domain.case import Case, Recorded, check_new_case
+from domain.privacy import Cipher_
 from domain.rules import CaseFacts, derived_events, judge
 from events import streams
 from events.catalogue import Event
@@ -70,6 +71,8 @@ from events.streams import Header, IntakeAddress
 from services.adapters import logs
 from services.adapters.config import Settings
 from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message, check_streams
+from services.adapters.keystore import keystore_path
+from services.privacy import Sealer, holds_personal_bytes, without_personal
 
 log = logs.get("jiedu.intake")
 
@@ -95,6 +98,8 @@ class Item:
     """The earlier sending of the same event, if this one is a duplicate."""
     checked: bool = False
     """Decoded and authorised: what is left to decide depends on its case."""
+    body: bytes | None = None
+    """What EVENTS keeps if not the message as sent: the event with its personal fields sealed."""
 
 
 def outlasting(waits: Sequence[float], delay: float) -> tuple[float, ...]:
@@ -124,12 +129,15 @@ class Intake:
         self.waits = outlasting(settings.wait_for_case_s, settings.ack_wait_s + settings.lease_ttl_s)
         self.cases: OrderedDict[str, Case | None] = OrderedDict()
         self.max_cached = 50_000
+        self.privacy = Sealer(keystore_path(settings), Cipher_(settings.personal_cipher))
 
     async def handle(self, msgs: Sequence[Msg]) -> None:
         """Decide every message of a batch, each on its own merits. If deciding the batch as a
         whole fails unexpectedly, what it left undecided is decided again one message at a
         time, in order, and a message that fails alone is rejected (`internal_error`)."""
         items = [self._parse(m) for m in msgs]
+        if any(i.checked and self.privacy.holds_personal(i.event) for i in items):
+            await asyncio.to_thread(self._seal, items)
         by_case: dict[str, list[Item]] = {}
         for item in items:
             if item.event is not None and item.outcome is None and item.retry_in is None:
@@ -278,6 +286,23 @@ class Intake:
             self._fail(item, error)
         return item
 
+    def _seal(self, items: list[Item]) -> None:
+        """Seal every personal field before anything keeps it (in a thread: the key store is
+        SQLite). A source may not send sealed fields: only the intake seals."""
+        for item in items:
+            if not item.checked or not self.privacy.holds_personal(item.event):
+                continue
+            assert item.event is not None
+            try:
+                item.event = self.privacy.seal(item.event)
+                item.body = encode(item.event)
+            except Rejection as r:
+                item.checked = False
+                self._refuse(item, r)
+            except Exception as error:
+                item.checked = False
+                self._fail(item, error)
+
     def _refuse(self, item: Item, r: Rejection) -> None:
         if r.reason in WAITS_FOR_PREREQUISITE and item.deliveries <= len(self.waits):
             item.retry_in = self.waits[item.deliveries - 1]
@@ -325,7 +350,7 @@ class Intake:
         assert e is not None
         return (
             streams.event_subject(e.department, e.case_id, e.type),
-            item.msg.data,
+            item.body or item.msg.data,
             {
                 Header.INTAKE_SUBJECT: item.msg.subject,
                 Header.INTAKE_SEQUENCE: str(item.intake_sequence),
@@ -392,7 +417,7 @@ class Intake:
         kept = await asyncio.gather(
             *(
                 self.log.reject(
-                    raw=i.msg.data,
+                    raw=without_personal(i.msg.data),
                     intake_subject=i.msg.subject,
                     intake_sequence=i.intake_sequence,
                     reason=str(i.outcome.reason),
@@ -430,11 +455,29 @@ class Intake:
             by_source.setdefault(source, []).append(i.outcome)
         for (department, system), outcomes in by_source.items():
             await self.log.announce(department, system, outcomes)
+        await self._erase_personal(done)
         for i in done:
             await i.msg.ack()
         for i in items:
             if i.outcome is None and i.retry_in is not None:
                 await i.msg.nak(delay=i.retry_in)
+
+
+    async def _erase_personal(self, done: list[Item]) -> None:
+        """Overwrite in INTAKE's store files every decided message that may name a person,
+        before acknowledging it. Acknowledging alone removes a message from the work queue
+        but leaves its bytes in the block file while other messages live in the same block
+        (until compaction); the stream's message delete, without `no_erase`, overwrites them
+        with random bytes. A message that could not be erased is acknowledged all the same
+        (it is decided) and the failure logged: the bytes go when the block does."""
+        personal = [i for i in done if holds_personal_bytes(i.msg.data)]
+        results = await asyncio.gather(
+            *(self.log.erase_intake(i.intake_sequence) for i in personal), return_exceptions=True
+        )
+        for i, result in zip(personal, results, strict=True):
+            if isinstance(result, BaseException):
+                log.error("a personal message could not be erased from INTAKE",
+                          intake_sequence=i.intake_sequence, error=type(result).__name__)
 
 
 @dataclass

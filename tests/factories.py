@@ -67,8 +67,10 @@ def draft(case_id: str, department: str = "drc", **over: Any) -> dict[str, Any]:
     return envelope("DraftSubmitted", case_id, department, **data)
 
 
-def consultation(case_id: str, consultation_id: str, department: str = "drc") -> dict[str, Any]:
-    return envelope(
+def consultation(
+    case_id: str, consultation_id: str, department: str = "drc", asker: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    event = envelope(
         "ConsultationReceived",
         case_id,
         department,
@@ -77,6 +79,21 @@ def consultation(case_id: str, consultation_id: str, department: str = "drc") ->
         question="补贴怎么申请?",
         received_by=department,
     )
+    if asker is not None:
+        event["data"]["asker"] = asker
+    return event
+
+
+ASKER_NAME, ASKER_PHONE, ASKER_EMAIL = "欧阳明哲", "13912345678", "ouyang.mz@example.cn"
+"""A citizen who asks (咨询人): texts that appear nowhere else in the tests' events."""
+
+
+def asker(name: str = ASKER_NAME, phone: str = ASKER_PHONE, email: str | None = ASKER_EMAIL
+          ) -> dict[str, Any]:
+    out = {"name": name, "phone": phone, "reply_via": "phone"}
+    if email:
+        out["email"] = email
+    return out
 
 
 def answer(case_id: str, consultation_id: str, department: str = "drc") -> dict[str, Any]:

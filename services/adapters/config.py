@@ -38,6 +38,12 @@ class Settings:
     """A log file's size at which it is rotated."""
     log_backups: int = 5
     """Rotated log files kept beside the current one."""
+    keystore: Path | None = None
+    """The data subjects' key store (`services.adapters.keystore`); default `<data_dir>/keys.sqlite3`."""
+    personal_cipher: str = "AES-256-GCM"
+    """How the intake seals personal fields: AES-256-GCM, or SM4-GCM where 商用密码 is required."""
+    retention_file: Path | None = None
+    """The retention rule for personal data; default `deploy/privacy/retention.json`."""
     instance: str = field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
 
     @property
@@ -84,6 +90,9 @@ class Settings:
             ("JIEDU_LOG_FORMAT", "log_format", str),
             ("JIEDU_LOG_MAX_BYTES", "log_max_bytes", int),
             ("JIEDU_LOG_BACKUPS", "log_backups", int),
+            ("JIEDU_KEYSTORE", "keystore", Path),
+            ("JIEDU_PERSONAL_CIPHER", "personal_cipher", str),
+            ("JIEDU_RETENTION_FILE", "retention_file", Path),
         ):
             if env.get(key):
                 values[name] = conv(env[key])

@@ -70,6 +70,10 @@ def _locked(case_id: str, messages: Sequence[Message], expected_last: int) -> li
     return [(subject, body, {**headers, **lock}), *messages[1:]]
 
 
+NO_MESSAGE = 10057
+"""JetStream's error code for a message that is not (or no longer) in the stream."""
+
+
 class Conflict(Exception):
     """Someone else appended to the case since we last read it: reload and decide again."""
 
@@ -360,6 +364,19 @@ class EventLog:
         }
         with contextlib.suppress(Conflict):  # a conflict: it is recorded already
             await self._commit(streams.rejected_subject(reason, intake_sequence), raw, headers)
+
+    async def erase_intake(self, intake_sequence: int) -> None:
+        """Delete one message from INTAKE, overwriting its bytes in the store files (the
+        server's default for a message delete, unless `no_erase`). A message the work queue
+        removed already is gone: nothing to do."""
+        reply = await self.nc.request(
+            f"$JS.API.STREAM.MSG.DELETE.{streams.INTAKE}",
+            orjson.dumps({"seq": intake_sequence}), timeout=PUBLISH_TIMEOUT_S,
+        )
+        answer = orjson.loads(reply.data)
+        error = answer.get("error")
+        if error and error.get("err_code") != NO_MESSAGE:
+            raise RuntimeError(f"INTAKE {intake_sequence}: {error.get('description')}")
 
     async def keep_outcomes(self, outcomes: Sequence[Outcome]) -> None:
         """Record outcomes by event ID. An accepted outcome is never replaced by a refusal of a

@@ -7,11 +7,14 @@ where its party may not. A new organ is one line of `events/data/organs.json`.
     party          publishes                                     subscribes
     <organ code>   jiedu.intake.<code>.*.*                       its outcomes, its inbox
     monitor        jiedu.intake.cyberspace_office.monitor.*      its outcomes, its inbox
-    intake         jiedu.events.> but the deadline and matcher   its inbox
-                   types,
+    intake         jiedu.events.> but the deadline, matcher and  its inbox
+                   erasure types,
                    REJECTED, outcomes (core and bucket), leases;
-                   consumes INTAKE; reads EVENTS, REJECTED
+                   consumes INTAKE, erases its personal messages;
+                   reads EVENTS, REJECTED
     deadlines      jiedu.events.*.*.<deadline type>; reads EVENTS its inbox
+    privacy        jiedu.events.*.*.PersonalDataErased;          its inbox
+                   reads EVENTS
     matcher        jiedu.events.*.*.ConsultationMatched;         its inbox
                    reads EVENTS
     projector      reads EVENTS                                  its inbox
@@ -38,6 +41,8 @@ from events.roles import MONITOR
 
 INTAKE = "intake"
 DEADLINES = "deadlines"
+PRIVACY = "privacy"
+"""The privacy service (`jiedu privacy erase`): records erasures, nothing else."""
 MATCHER = "matcher"
 PROJECTOR = "projector"
 AUDITOR = "auditor"
@@ -46,12 +51,14 @@ MONITOR_PARTY = "monitor"
 API_PARTY = "api"
 """The HTTP API: publishes the departments' HTTP intake for them, and reads for its readers."""
 SERVICES = (
-    INTAKE, DEADLINES, MATCHER, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY, API_PARTY
+    INTAKE, DEADLINES, MATCHER, PRIVACY, PROJECTOR, AUDITOR, OPERATOR, MONITOR_PARTY, API_PARTY
 )
 """The parties that are not an organ's upstream system."""
 
 DEADLINE_TYPES = tuple(t.__name__ for t in EVENT_TYPES if t.__name__.startswith("Deadline"))
 """Derived by the deadline service alone (PUB-2, PUB-3, QA-4, OP-4, SUP-1 clocks)."""
+ERASURE_TYPE = "PersonalDataErased"
+"""Recorded by the privacy service alone, when it destroyed a data subject's keys."""
 MATCHED_TYPES = tuple(sorted(MATCHER_TYPES))
 """Derived by the matching service alone (QA-4's suggestions from the Q&A library)."""
 
@@ -173,12 +180,19 @@ def table(organs: Organs) -> dict[str, Permissions]:
         f"{API}.CONSUMER.DELETE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.CREATE.{streams.INTAKE}.>",
         f"{API}.CONSUMER.DURABLE.CREATE.{streams.INTAKE}.>",
-        deny=tuple(streams.type_filter(t) for t in (*DEADLINE_TYPES, *MATCHED_TYPES)),
+        # overwrite a decided message that may name a person (`Intake._erase_personal`)
+        f"{API}.STREAM.MSG.DELETE.{streams.INTAKE}",
+        deny=tuple(
+            streams.type_filter(t) for t in (*DEADLINE_TYPES, *MATCHED_TYPES, ERASURE_TYPE)
+        ),
     )
     parties[DEADLINES] = _service(
         DEADLINES,
         *(streams.type_filter(t) for t in DEADLINE_TYPES),
         *reads(streams.EVENTS),
+    )
+    parties[PRIVACY] = _service(
+        PRIVACY, streams.type_filter(ERASURE_TYPE), *reads(streams.EVENTS)
     )
     parties[MATCHER] = _service(
         MATCHER,

@@ -35,6 +35,7 @@ from services.adapters.config import Settings
 from services.api import (
     auth,
     cases,
+    consultations,
     deadlines,
     departments,
     findings,
@@ -54,6 +55,7 @@ PREFIX = f"/api/{VERSION}"
 
 ROUTERS: tuple[APIRouter, ...] = (
     cases.router,
+    consultations.router,
     findings.router,
     deadlines.router,
     departments.router,

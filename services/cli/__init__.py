@@ -24,7 +24,19 @@ from services.adapters.eventlog import EventLog
 from services.adapters.identities import MissingIdentity
 from services.api.process import DEFAULT_HOST, DEFAULT_PORT, parse_address
 from services.app import Parts, application, load_demo_showing
-from services.cli import api, audit, bench, creds, deadlines, incidents, qa, read, report, screen
+from services.cli import (
+    api,
+    audit,
+    bench,
+    creds,
+    deadlines,
+    incidents,
+    privacy,
+    qa,
+    read,
+    report,
+    screen,
+)
 from services.cli.common import (
     DataDir,
     Json,
@@ -322,6 +334,7 @@ creds.register(app)
 bench.register(app)
 api.register(app)
 qa.register(app)
+privacy.register(app)
 
 
 def main() -> None:

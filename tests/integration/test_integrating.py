@@ -50,9 +50,22 @@ async def test_every_worked_example_is_accepted_as_written(nc: Client, intake: o
             await arrived.wait()
     assert [outcomes[i]["status"] for i in ids] == ["accepted"] * 3, outcomes
 
-    # stored with the headers the guide names, the bytes as published
+    # stored with the headers the guide names, the bytes as published, but for an asker's
+    # personal fields, which the log keeps sealed only (issue 17)
     by_id = {m.headers[streams.Header.EVENT_ID]: m for m in await stored(nc, streams.EVENTS)}
     for (_, body), event_id in zip(sent, ids, strict=True):
         msg = by_id[event_id]
-        assert msg.data == body
+        published = orjson.loads(body)
+        asker = published["data"].get("asker")
+        if asker is None:
+            assert msg.data == body
+        else:
+            kept = orjson.loads(msg.data)
+            sealed = kept["data"].pop("asker")
+            published["data"].pop("asker")
+            assert kept == published
+            assert set(sealed["sealed"]) == {"name", "phone"}
+            assert sealed["reply_via"] == asker["reply_via"]
+            assert asker["name"].encode() not in msg.data
+            assert asker["phone"].encode() not in msg.data
         assert msg.headers[streams.Header.INTAKE_SEQUENCE] == str(outcomes[event_id]["intake_sequence"])

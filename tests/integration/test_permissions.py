@@ -35,10 +35,11 @@ VIOLATION_WAIT_S = 10.0
 DEPARTMENT = "finance"
 OTHER_DEPARTMENT = "education"
 NOT_INTAKE = (DEPARTMENT, permissions.MONITOR_PARTY, permissions.DEADLINES, permissions.MATCHER,
-              permissions.PROJECTOR, permissions.AUDITOR, permissions.OPERATOR, permissions.API_PARTY)
+              permissions.PROJECTOR, permissions.AUDITOR, permissions.OPERATOR, permissions.API_PARTY,
+              permissions.PRIVACY)
 NOT_OPERATOR = (DEPARTMENT, permissions.MONITOR_PARTY, permissions.INTAKE, permissions.DEADLINES,
                 permissions.MATCHER, permissions.PROJECTOR, permissions.AUDITOR,
-                permissions.API_PARTY)
+                permissions.API_PARTY, permissions.PRIVACY)
 
 
 class Party:
@@ -281,6 +282,45 @@ async def test_qa4_the_matcher_writes_no_other_event(nc: Client, as_party: Conne
     await refused_publish(matcher, f"jiedu.intake.{DEPARTMENT}.oa.C-1")
     await refused_publish(matcher, streams.rejected_subject("not_json", 1), b"x")
     assert await count(nc, streams.EVENTS) == 0
+
+
+@pytest.mark.parametrize(
+    "party", [permissions.INTAKE, permissions.DEADLINES, DEPARTMENT, permissions.OPERATOR]
+)
+async def test_only_the_privacy_party_records_erasures(
+    nc: Client, as_party: Connect, party: str
+) -> None:
+    """Issue 17: an erasure claims a person's data is gone; only `jiedu privacy erase`, which
+    destroyed the keys, may say so."""
+    intruder = await as_party(party)
+    await refused_publish(intruder, streams.event_subject(DEPARTMENT, "C-1", "PersonalDataErased"))
+    privacy = await as_party(permissions.PRIVACY)
+    ack = await privacy.js.publish(
+        streams.event_subject(DEPARTMENT, "C-1", "PersonalDataErased"), b"{}"
+    )
+    assert ack.stream == streams.EVENTS
+    assert await count(nc, streams.EVENTS) == 1
+
+
+async def test_the_privacy_party_writes_no_other_event_nor_intake_and_deletes_nothing(
+    nc: Client, as_party: Connect
+) -> None:
+    privacy = await as_party(permissions.PRIVACY)
+    for event_type in ("ConsultationReceived", "FindingRecorded", "DeadlineStarted"):
+        await refused_publish(privacy, streams.event_subject(DEPARTMENT, "C-1", event_type))
+    await refused_publish(privacy, streams.intake_subject(DEPARTMENT, "oa", "C-1"))
+    await refused_request(privacy, f"$JS.API.STREAM.MSG.DELETE.{streams.INTAKE}", b'{"seq": 1}')
+    assert await count(nc, streams.EVENTS) == 0
+
+
+@pytest.mark.parametrize("party", [p for p in NOT_INTAKE if p != permissions.OPERATOR])
+async def test_only_the_intake_erases_a_message_from_intake(
+    as_party: Connect, party: str
+) -> None:
+    """The intake overwrites decided messages naming a person (issue 17); no one else but the
+    operator may delete from the work queue."""
+    intruder = await as_party(party)
+    await refused_request(intruder, f"$JS.API.STREAM.MSG.DELETE.{streams.INTAKE}", b'{"seq": 1}')
 
 
 # ── administration ───────────────────────────────────────────────────────────────────────────
