@@ -153,9 +153,10 @@ async def create_streams(settings: Settings) -> None:
     )
     try:
         await ensure_streams(
-            nc.jetstream(), partitions=settings.partitions, ack_wait_s=settings.ack_wait_s
+            nc.jetstream(), partitions=settings.partitions, ack_wait_s=settings.ack_wait_s,
+            replicas=settings.replicas,
         )
-        await check_streams(nc.jetstream())
+        await check_streams(nc.jetstream(), replicas=settings.replicas)
     finally:
         await nc.drain()
 
@@ -262,7 +263,7 @@ async def parts(settings: Settings, name: str, *, ensure: bool = False) -> Async
         await create_streams(settings)
     nc = await connect(nats_url(settings), name, credentials=settings.credentials)
     try:
-        await check_streams(nc.jetstream())
+        await check_streams(nc.jetstream(), replicas=settings.replicas)
         yield Parts(nc, EventLog(nc))
     finally:
         await nc.drain()
