@@ -128,12 +128,19 @@ async def connect(
     url: str, name: str, *, party: str | None = None, credentials: Path | None = None
 ) -> Client:
     """A connection as `party` (by default the party its `name` speaks for, see
-    `PARTY_OF_CONNECTION`) that rides out server restarts; the first connect fails fast."""
+    `PARTY_OF_CONNECTION`) that rides out server restarts; the first connect fails fast.
+    `url` may name several servers, comma-separated (a cluster's nodes, as NATS tools take
+    NATS_URL): it connects to one and moves to another when that one goes."""
     return await nats.connect(
-        url, name=name, connect_timeout=5, allow_reconnect=True,
+        servers(url), name=name, connect_timeout=5, allow_reconnect=True,
         max_reconnect_attempts=-1, reconnect_time_wait=0.5,
         **identity(url, name, party=party, credentials=credentials),
     )
+
+
+def servers(url: str) -> list[str]:
+    """The server URLs of a NATS_URL: one, or a cluster's nodes separated by commas."""
+    return [u.strip() for u in url.split(",") if u.strip()]
 
 
 def identity(

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import hashlib
 import os
 import sys
 import time
@@ -49,6 +50,7 @@ from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
 from services.adapters.eventlog import check_streams
+from services.adapters.lease import Lease
 from services.adapters.processes import tied_to_parent
 from services.adapters.readmodels import (
     LIVE_STATE,
@@ -837,19 +839,79 @@ async def serve(
     *,
     batch: int = DEFAULT_BATCH,
     parent: int | None = None,
+    lease: bool = False,
 ) -> None:
     """Run the named projections (default: all) until SIGTERM or SIGINT (or until the process
-    `parent` has gone)."""
+    `parent` has gone). With `lease`, only while this process holds its store's projector
+    lease: several processes on several machines stand by, one feeds (see `standby`)."""
     chosen = [by_name(n) for n in names] or list(ALL)
     store = await asyncio.to_thread(store_for, settings)
     try:
         async with bootstrap.parts(settings, "jiedu-projector", ensure=False) as parts:
-            service = ProjectorService(parts.nc.jetstream(), store, chosen, batch=batch)
+            js = parts.nc.jetstream()
+            if lease:
+                await standby(settings, js, store, chosen, batch=batch, parent=parent)
+                return
+            service = ProjectorService(js, store, chosen, batch=batch)
             await service.start()
             await bootstrap.until_signalled(parent=parent)
             await service.stop()
     finally:
         await asyncio.to_thread(store.close)
+
+
+def lease_key(settings: Settings) -> str:
+    """One projector lease per read-model store: processes feeding the same PostgreSQL
+    database (or SQLite file) take turns; those of other stores do not wait for them."""
+    store = settings.database_url or str((settings.data_dir / "readmodels").resolve())
+    return "store." + hashlib.sha256(store.encode()).hexdigest()[:16]
+
+
+async def standby(
+    settings: Settings,
+    js: JetStreamContext,
+    store: ReadStore,
+    projections: Sequence[Projection],
+    *,
+    batch: int = DEFAULT_BATCH,
+    parent: int | None = None,
+) -> None:
+    """Feed the projections only while holding the store's lease (待命): wait for it, feed,
+    renew it every third of its TTL, stop feeding once it is lost, give it back when stopped.
+
+    The lease saves work, it does not make the projection exactly-once: each batch commits with
+    its position under a lock (`commit_batch`), so even two processes feeding one store at
+    once (a holder cut off past its TTL, say) never apply an event twice."""
+    kv = await js.key_value(streams.PROJECTOR_LEASES_BUCKET)
+    lease = Lease(kv, lease_key(settings), settings.instance, settings.lease_ttl_s)
+    stopping = asyncio.create_task(bootstrap.until_signalled(parent=parent))
+    turn = settings.lease_ttl_s / 3
+
+    async def pause() -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(stopping), turn)
+
+    try:
+        while not stopping.done():
+            try:
+                taken = await lease.try_take()
+            except Exception as e:  # no leader for the bucket this moment: try again
+                log.warning("projector lease not reachable", error=repr(e))
+                taken = False
+            if not taken:
+                await pause()
+                continue
+            log.info("projector lease taken: feeding", instance=settings.instance)
+            service = ProjectorService(js, store, projections, batch=batch)
+            await service.start()
+            while not stopping.done() and await lease.renew():
+                await pause()
+            await service.stop()
+            if not stopping.done():
+                log.warning("projector lease lost: standing by", instance=settings.instance)
+    finally:
+        await lease.release()
+        stopping.cancel()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -858,13 +920,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--batch", type=int, default=DEFAULT_BATCH)
     parser.add_argument(
+        "--lease", action="store_true",
+        help="feed only while holding the store's projector lease; stand by otherwise",
+    )
+    parser.add_argument(
         "--parent", type=int, default=None, help="stop once the process with this ID has gone"
     )
     args = parser.parse_args(argv)
     settings = Settings.from_env(data_dir=args.data_dir)
     logs.configure(settings.log_level)
     bootstrap.tune_gc()
-    asyncio.run(serve(settings, args.projection, batch=args.batch, parent=args.parent))
+    asyncio.run(
+        serve(settings, args.projection, batch=args.batch, parent=args.parent, lease=args.lease)
+    )
 
 
 if __name__ == "__main__":
