@@ -30,7 +30,7 @@ from services.app import (
     settle_deadlines,
     summary,
 )
-from services.cli import audit, bench, creds, deadlines, incidents, read, report
+from services.cli import audit, bench, cluster, creds, deadlines, incidents, read, report
 from services.cli.common import (
     DataDir,
     Json,
@@ -270,6 +270,7 @@ report.register(app)
 incidents.register(app)
 creds.register(app)
 bench.register(app)
+cluster.register(app)
 
 
 def main() -> None:
