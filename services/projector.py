@@ -49,7 +49,7 @@ from projections.base import Key, Projection, Row, Stored, Table, copy_row
 from services import bootstrap
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.eventlog import check_streams
+from services.adapters.eventlog import LogShrinkable, check_streams
 from services.adapters.lease import Lease
 from services.adapters.processes import tied_to_parent
 from services.adapters.readmodels import (
@@ -903,7 +903,15 @@ async def standby(
                 continue
             log.info("projector lease taken: feeding", instance=settings.instance)
             service = ProjectorService(js, store, projections, batch=batch)
-            await service.start()
+            try:
+                await service.start()
+            except LogShrinkable:
+                raise
+            except Exception as e:  # a node lost as it starts: give the lease back, try again
+                log.warning("projections not started: standing by", error=repr(e))
+                await lease.release()
+                await pause()
+                continue
             while not stopping.done() and await lease.renew():
                 await pause()
             await service.stop()
