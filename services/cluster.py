@@ -115,6 +115,16 @@ class Layout:
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait)
 
+    async def terminate(self, name: str) -> None:
+        """Stop a process or a node gracefully (SIGTERM; a node enters lame-duck mode first
+        and its clients move to the others), as a rolling restart does."""
+        if name in self.cluster.nodes:
+            await asyncio.to_thread(self.cluster.nodes[name].stop)
+            return
+        process = self.processes[name]
+        process.terminate()
+        await asyncio.to_thread(process.wait, 30)
+
     async def restart(self, name: str) -> None:
         if name in self.cluster.nodes:
             await asyncio.to_thread(self.cluster.restart, name)
@@ -184,6 +194,28 @@ async def all_current(js: JetStreamContext) -> bool:
         if len(replicas) != REPLICAS - 1 or not all(r.current and not r.offline for r in replicas):
             return False
     return True
+
+
+async def events_head(js: JetStreamContext) -> int | None:
+    """EVENTS' last sequence, or None while the stream cannot answer (no leader yet)."""
+    try:
+        return int((await js.stream_info(streams.EVENTS)).state.last_seq)
+    except Exception:
+        return None
+
+
+async def next_accepted(js: JetStreamContext, after: int, timeout_s: float = 60.0) -> float:
+    """Seconds until EVENTS holds an event past sequence `after`: after killing its leader,
+    how long the log took to accept again (election, clients reconnecting, the intake's next
+    append)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while loop.time() - started < timeout_s:
+        head = await events_head(js)
+        if head is not None and head > after:
+            return loop.time() - started
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"EVENTS accepted nothing past {after} within {timeout_s} s")
 
 
 def layout_for(data_dir: Path, database_url: str | None, **overrides: object) -> Layout:

@@ -69,7 +69,14 @@ from events.outcomes import Outcome, Reason, Rejection
 from events.streams import Header, IntakeAddress
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message, check_streams
+from services.adapters.eventlog import (
+    MAX_ATOMIC,
+    Conflict,
+    EventLog,
+    Message,
+    check_streams,
+    unavailable,
+)
 
 log = logs.get("jiedu.intake")
 
@@ -156,7 +163,13 @@ class Intake:
 
     def _fail(self, item: Item, error: Exception) -> None:
         """An unexpected error deciding one message: refuse that message, kept raw with the
-        error for an operator to look at."""
+        error for an operator to look at. Unless the log could not be reached (a cluster node
+        lost, a leader being elected): that is no fault of the message, so the error goes up,
+        the batch stays unacknowledged and is tried again, in order (issue 18)."""
+        if unavailable(error):
+            log.warning("log unavailable: the batch is tried again",
+                        intake_sequence=item.intake_sequence, error=repr(error))
+            raise error
         log.error("deciding a message failed", intake_sequence=item.intake_sequence,
                   error=repr(error), exc_info=error)
         self._refuse(item, Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}"))

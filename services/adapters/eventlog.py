@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import nats.errors
 import orjson
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -21,7 +22,12 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, KeyNotFoundError, NotFoundError
+from nats.js.errors import (
+    BadRequestError,
+    KeyNotFoundError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from events import streams
@@ -45,6 +51,26 @@ END_OF_BATCH, NOT_FOUND = "204", "404"
 
 Message = tuple[str, bytes, dict[str, str]]
 """(subject, body, headers) of one event to append."""
+
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    nats.errors.NoRespondersError,  # no stream leader to answer (being elected after a loss)
+    nats.errors.TimeoutError,  # no answer in time: a node lost mid-request
+    nats.errors.ConnectionClosedError,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+    ServiceUnavailableError,  # JetStream 503: no leader, or the cluster's quorum lost
+    TimeoutError,
+    ConnectionError,
+)
+"""Errors of the connection or the cluster, not of any message: a node lost, a leader being
+elected, a client reconnecting. What failed with one is tried again, never decided on it."""
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether `error` says the log could not be reached just now (see `UNAVAILABLE`)."""
+    return isinstance(error, UNAVAILABLE)
 
 
 class LogError(Exception):
