@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import tempfile
 import time
 from collections import Counter
@@ -31,6 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from events import streams
 from events.organs import load_organs
 from services import bootstrap
+from services.adapters import logs
 from services.adapters.cluster import LocalCluster, jetstream_ready
 from services.adapters.config import Settings
 from services.adapters.eventlog import ensure_streams
@@ -73,17 +75,29 @@ async def cluster(workdir: Path) -> AsyncIterator[tuple[Client, str, Path, Any]]
 
 
 async def _ingest(nc: Client, items: Sequence[bench.Payload], settings: Settings) -> float:
-    js = nc.jetstream()
     intake = IntakeService(nc, bootstrap.organs(settings), settings)
     await intake.start()
     try:
         started = time.perf_counter()
         await bench._publish_all(nc, items)
-        while (await js.stream_info(streams.INTAKE)).state.messages:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
+        await _drained(nc, timeout_s=600)
         return len(items) / (time.perf_counter() - started)
     finally:
         await intake.stop()
+
+
+async def _drained(nc: Client, timeout_s: float) -> None:
+    """Wait until the intake has decided everything in INTAKE; else say what is left."""
+    js = nc.jetstream(timeout=5)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        with contextlib.suppress(Exception):  # a node being elected leader answers late
+            if not (await js.stream_info(streams.INTAKE)).state.messages:
+                return
+        if time.monotonic() > deadline:
+            left = await js.stream_info(streams.INTAKE)
+            raise TimeoutError(f"benchmark: INTAKE not decided in {timeout_s} s: {left.state}")
+        await asyncio.sleep(0.05)
 
 
 async def _latency(
@@ -91,12 +105,15 @@ async def _latency(
 ) -> dict[str, Any]:
     intake = IntakeService(nc, bootstrap.organs(settings), settings)
     decided: dict[str, float] = {}
+    """Event ID → when its outcome was announced (any: all are waited for)."""
+    accepted: set[str] = set()
 
     async def on_outcomes(msg: Msg) -> None:
         now = time.monotonic()
         for o in orjson.loads(msg.data):
+            decided.setdefault(o["event_id"], now)
             if o["status"] == "accepted":
-                decided[o["event_id"]] = now
+                accepted.add(o["event_id"])
 
     sub = await nc.subscribe(streams.ALL_OUTCOMES, cb=on_outcomes)
     await intake.start()
@@ -116,8 +133,11 @@ async def _latency(
     finally:
         await sub.unsubscribe()
         await intake.stop()
-    millis = [(decided[e] - t) * 1000 for e, t in sent.items() if e in decided]
-    return {**bench._distribution(millis), "rate_per_s": rate, "measured": len(millis)}
+    millis = [(decided[e] - t) * 1000 for e, t in sent.items() if e in accepted]
+    return {
+        **bench._distribution(millis), "rate_per_s": rate, "measured": len(millis),
+        "not_accepted": len(sent) - len(millis),
+    }
 
 
 async def _event_ids(nc: Client) -> Counter[str]:
@@ -167,33 +187,75 @@ async def _failover(
         before = await events_head(js) or 0
         await asyncio.to_thread(nodes.kill, victim)
         recovered = await next_accepted(js, before)
-        await publishing
+        await asyncio.wait_for(publishing, 600)
         await asyncio.to_thread(nodes.restart, victim)
-        while (await js.stream_info(streams.INTAKE)).state.messages:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
+        await _drained(nc, timeout_s=180)
     finally:
         await intake.stop()
     stored = await _event_ids(nc)
     sent = set(acknowledged)
+    refused = int((await nc.jetstream().stream_info(streams.REJECTED)).state.messages)
     return {
         "killed": victim,
         "to_next_accepted_s": round(recovered, 3),
         "published": len(acknowledged),
         "lost": len(sent - set(stored)),
+        "rejected": refused,
         "doubled": sum(1 for e in sent if stored[e] > 1),
         "rate_per_s": rate,
     }
+
+
+def _renamed(items: Sequence[bench.Payload], tag: str) -> list[bench.Payload]:
+    """The same messages under other case and event IDs: a part on a fresh log opens its own
+    cases (a slice from the middle of the payloads would name cases opened elsewhere)."""
+    out: list[bench.Payload] = []
+    for subject, raw in items:
+        body = orjson.loads(raw)
+        for key in ("case_id", "event_id", "causation_id"):
+            if body.get(key):
+                body[key] = f"{body[key]}-{tag}"
+        head, _, _ = subject.rpartition(".")
+        out.append((f"{head}.{body['case_id']}", orjson.dumps(body)))
+    return out
 
 
 async def run(n: int, *, latency_events: int, rate: float, say: bench.Say) -> dict[str, Any]:
     """Each measure on the single node, then on the cluster, in this run."""
     settings = Settings(log_level="error")
     workdir = Path(tempfile.mkdtemp(prefix="jiedu-bench-cluster-"))
-    items = bench.payloads(n + latency_events + n)
-    ingest_items = items[:n]
-    latency_items = items[n : n + latency_events]
-    failover_items = items[n + latency_events :]
+    logs.configure("error")
+    ingest_items = bench.payloads(n)
+    latency_items = _renamed(bench.payloads(latency_events), "l")
+    failover_items = _renamed(bench.payloads(n), "f")
     result: dict[str, Any] = {"n": n, "load": {"start": bench.load()}, "sync_interval": "always"}
+    try:
+        await _measure(result, workdir, settings, ingest_items, latency_items, failover_items,
+                       rate=rate, say=say)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["ratio"] = {
+        "ingest": bench._ratio(result["cluster"]["ingest_per_s"], result["single"]["ingest_per_s"]),
+        "rebuild": bench._ratio(
+            result["cluster"]["rebuild_per_s"], result["single"]["rebuild_per_s"]
+        ),
+    }
+    result["load"]["end"] = bench.load()
+    return result
+
+
+async def _measure(
+    result: dict[str, Any],
+    workdir: Path,
+    settings: Settings,
+    ingest_items: Sequence[bench.Payload],
+    latency_items: Sequence[bench.Payload],
+    failover_items: Sequence[bench.Payload],
+    *,
+    rate: float,
+    say: bench.Say,
+) -> None:
+    n, latency_events = len(ingest_items), len(latency_items)
     for name, setup in (("single", single), ("cluster", cluster)):
         figures: dict[str, Any] = {}
         say(f"{name}: ingest {n} events")
@@ -216,11 +278,3 @@ async def run(n: int, *, latency_events: int, rate: float, say: bench.Say) -> di
                 )
         figures["load"] = bench.load()
         result[name] = figures
-    result["ratio"] = {
-        "ingest": bench._ratio(result["cluster"]["ingest_per_s"], result["single"]["ingest_per_s"]),
-        "rebuild": bench._ratio(
-            result["cluster"]["rebuild_per_s"], result["single"]["rebuild_per_s"]
-        ),
-    }
-    result["load"]["end"] = bench.load()
-    return result
