@@ -618,6 +618,8 @@ class IntakeService:
                         await self._release(partition)
                         continue
                     self.revisions[partition] = await kv.update(key, until, last=revision)
+                    if partition not in self.workers:  # it ended on an error: work on
+                        self._start_worker(partition)
                 elif (not owner or expires < now) and len(self.revisions) < share:
                     if revision:
                         rev = await kv.update(key, until, last=revision)
@@ -659,6 +661,14 @@ class IntakeService:
         First reclaim what an earlier holder left unacknowledged. A batch that failed is tried
         again, kept in hand (and marked in progress so it is not redelivered meanwhile), before
         anything later of the partition is fetched: nothing overtakes it."""
+        try:
+            await self._work_on(partition)
+        except Exception:  # a node lost mid-fetch, say: the next lease turn starts it again
+            log.exception("partition worker failed", partition=partition, instance=self.me)
+        finally:
+            self.workers.pop(partition, None)
+
+    async def _work_on(self, partition: int) -> None:
         js = self.nc.jetstream()
         await self._reclaim(partition)
         sub = await js.pull_subscribe_bind(
@@ -677,8 +687,8 @@ class IntakeService:
                         await asyncio.wait_for(self._stopping.wait(), pause)
                     pause = min(pause * 2, self.settings.ack_wait_s / 2)
         finally:
-            await sub.unsubscribe()
-            self.workers.pop(partition, None)
+            with contextlib.suppress(Exception):  # the connection may be what failed
+                await sub.unsubscribe()
             self.intake.cases.clear()  # another instance may own some of these cases next
 
     def _holds(self, partition: int) -> bool:
