@@ -371,3 +371,43 @@ async def test_a_rolling_restart_of_all_three_nodes_under_load_loses_nothing(
         if not load._stop.is_set() and load._task is not None:
             await load.stop()
         await nc.close()
+
+
+# ── what a lost node does to a service, on one node ─────────────────────────────────────────
+
+
+async def test_an_intake_worker_whose_fetch_meets_a_lost_node_is_started_again(
+    nc: Client, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression (issue 18): a fetch that met a node's loss ended the partition's worker
+    while its lease was still renewed, leaving the partition held and never worked."""
+    import nats.errors
+
+    from services import intake as intake_module
+    from services.intake import IntakeService
+
+    real_fetch = intake_module._fetch
+    failed: list[int] = []
+
+    async def fetch_once_lost(sub: Any, batch: int) -> list[Any]:
+        if len(failed) < settings.partitions:  # each partition's first fetch
+            failed.append(batch)
+            raise nats.errors.NoRespondersError
+        return await real_fetch(sub, batch)
+
+    monkeypatch.setattr(intake_module, "_fetch", fetch_once_lost)
+    stories = [_case_story(f"LOST-{n}", "drc", 4) for n in range(20)]
+    everything = [e for story in stories for e in story]
+    service = IntakeService(nc, bootstrap.organs(settings), settings)
+    await service.start()
+    try:
+        js = nc.jetstream()
+        for e in everything:
+            await js.publish(_subject(e), orjson.dumps(e))
+        await drained(nc, timeout=60)
+    finally:
+        await service.stop()
+    assert len(failed) == settings.partitions
+    log = await facts(nc)
+    assert Counter(e["event_id"] for _, e in log) == Counter(e["event_id"] for e in everything)
+    assert await rejected(nc) == {}
