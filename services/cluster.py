@@ -57,6 +57,11 @@ class Layout:
             credentials_dir=credentials.directory,
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.held_down: set[str] = set()
+        """Processes stopped on purpose (a test's kill): not restarted until asked."""
+        self.restarted: list[tuple[str, int | None]] = []
+        """Processes that exited by themselves and were started again, with exit codes."""
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -71,7 +76,21 @@ class Layout:
         if services:
             for name in PROCESSES:
                 self.spawn(name)
+            self._watch = asyncio.create_task(self._restart_exited(), name="cluster-watch")
         return self
+
+    async def _restart_exited(self) -> None:
+        """What systemd's `Restart=always` (deploy/cluster/systemd) does for each machine: a
+        process that exits by itself (it could not start while a node was lost, say) is
+        started again after a pause."""
+        while True:
+            await asyncio.sleep(1.0)
+            for name, process in list(self.processes.items()):
+                code = process.poll()
+                if code is not None and name not in self.held_down:
+                    log.warning("process exited: started again", process=name, exit_code=code)
+                    self.restarted.append((name, code))
+                    self.spawn(name)
 
     def environment(self, name: str) -> dict[str, str]:
         """What a machine's `jiedu.env` says, for the process `name`."""
@@ -111,6 +130,7 @@ class Layout:
         if name in self.cluster.nodes:
             await asyncio.to_thread(self.cluster.kill, name)
             return
+        self.held_down.add(name)
         process = self.processes[name]
         process.send_signal(signal.SIGKILL)
         await asyncio.to_thread(process.wait)
@@ -121,6 +141,7 @@ class Layout:
         if name in self.cluster.nodes:
             await asyncio.to_thread(self.cluster.nodes[name].stop)
             return
+        self.held_down.add(name)
         process = self.processes[name]
         process.terminate()
         await asyncio.to_thread(process.wait, 30)
@@ -129,10 +150,16 @@ class Layout:
         if name in self.cluster.nodes:
             await asyncio.to_thread(self.cluster.restart, name)
         else:
+            self.held_down.discard(name)
             self.spawn(name)
 
     async def stop(self) -> None:
         """Stop every process gracefully (SIGTERM), then the nodes."""
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        self.held_down.update(self.processes)
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()

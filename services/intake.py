@@ -570,6 +570,13 @@ class IntakeService:
             except Exception:  # left unacknowledged: each worker tries its batch again
                 log.exception("batch failed", size=len(msgs))
                 handled = False
+            except asyncio.CancelledError:
+                if _cancelled_from_outside():
+                    raise
+                # nats-py cancels the requests in flight when its connection drops (a node
+                # lost): that is a failed batch, not the end of the handler every worker needs
+                log.warning("batch failed: its connection dropped", size=len(msgs))
+                handled = False
             for _, done in jobs:
                 if not done.done():
                     done.set_result(handled)
@@ -587,6 +594,10 @@ class IntakeService:
                     await self._tend_leases()
                 except Exception:  # a slow server this once: the next turn renews in time
                     log.exception("leases not tended", instance=self.me)
+                except asyncio.CancelledError:
+                    if _cancelled_from_outside():
+                        raise
+                    log.warning("leases not tended: the connection dropped", instance=self.me)
 
     async def _tend_leases(self) -> None:
         """Renew what we hold; take free or expired partitions up to a fair share."""
@@ -665,6 +676,10 @@ class IntakeService:
             await self._work_on(partition)
         except Exception:  # a node lost mid-fetch, say: the next lease turn starts it again
             log.exception("partition worker failed", partition=partition, instance=self.me)
+        except asyncio.CancelledError:
+            if _cancelled_from_outside():
+                raise
+            log.warning("partition worker's connection dropped", partition=partition)
         finally:
             self.workers.pop(partition, None)
 
@@ -725,6 +740,13 @@ class IntakeService:
         await js.add_consumer(
             streams.INTAKE, streams.intake_consumer_config(partition, self.settings.ack_wait_s)
         )
+
+
+def _cancelled_from_outside() -> bool:
+    """Whether the running task itself is being cancelled (stopping), rather than having met
+    a request future that nats-py cancelled as its connection dropped."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 RETRY_S = 0.5

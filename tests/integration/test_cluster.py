@@ -328,6 +328,7 @@ async def failover_rounds(layout: Layout, tmp_path: Path, rounds: int) -> dict[s
         await nc.close()
     return {
         **counted, "acknowledged_events": len(load.good),
+        "processes_restarted_after_exiting": layout.restarted,
         "refused": len(load.bad), "publish_retries": load.retries,
         "recovery_s": [round(r, 3) for r in recovered],
     }
