@@ -33,6 +33,8 @@ CHECKPOINTS = "CHECKPOINTS"
 CHECKPOINT_SUBJECTS = "jiedu.checkpoints.>"
 OUTCOMES_BUCKET = "JIEDU_OUTCOMES"
 LEASES_BUCKET = "JIEDU_INTAKE_LEASES"
+PROJECTOR_LEASES_BUCKET = "JIEDU_PROJECTOR_LEASES"
+"""Which projector process feeds the read models of one store; the others stand by."""
 
 NATS_HOST = "127.0.0.1"
 DEFAULT_NATS_PORT = 4333
@@ -48,6 +50,11 @@ few atomic batches as fit, which `jiedu bench` measured as the fastest and the q
 answer on one machine (at 500 events/s, p50 75 ms with one partition against 160 ms with eight);
 further instances stand by and take over its lease. Several partitions (JIEDU_PARTITIONS) let
 several instances work at once, on machines of their own."""
+
+DEFAULT_REPLICAS = 1
+"""Copies JetStream keeps of every stream and bucket: one on a single node; three in a cluster
+(`JIEDU_REPLICAS=3`, deploy/cluster/), so that losing any one node loses nothing acknowledged
+(an append is acknowledged once a majority has it)."""
 
 
 # ── subject tokens ───────────────────────────────────────────────────────────────────────────
@@ -220,7 +227,9 @@ def intake_max_message(max_payload: int) -> int:
 
 
 def intake_stream(
-    partitions: int = DEFAULT_PARTITIONS, max_payload: int = 1024 * 1024
+    partitions: int = DEFAULT_PARTITIONS,
+    max_payload: int = 1024 * 1024,
+    replicas: int = DEFAULT_REPLICAS,
 ) -> StreamConfig:
     """Work queue: holds what sources publish (also while intake is down) until intake acks it."""
     return StreamConfig(
@@ -230,6 +239,7 @@ def intake_stream(
         storage=StorageType.FILE,
         discard=DiscardPolicy.NEW,
         max_msg_size=intake_max_message(max_payload),
+        num_replicas=replicas,
         subject_transform=SubjectTransform(
             src=INTAKE_SUBJECTS,
             dest=f"jiedu.intake.{{{{partition({partitions},3)}}}}"
@@ -238,7 +248,7 @@ def intake_stream(
     )
 
 
-def _append_only(name: str, subject: str) -> StreamConfig:
+def _append_only(name: str, subject: str, replicas: int) -> StreamConfig:
     """A file stream that keeps everything: no limits, never deleted nor purged."""
     return StreamConfig(
         name=name,
@@ -248,22 +258,25 @@ def _append_only(name: str, subject: str) -> StreamConfig:
         discard=DiscardPolicy.NEW,
         deny_delete=True,
         deny_purge=True,
+        num_replicas=replicas,
     )
 
 
-def events_stream() -> StreamConfig:
+def events_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:
     """The log. Corrections are new events. Direct gets for reads, atomic batches for appends."""
-    return replace(_append_only(EVENTS, ALL_EVENTS), allow_direct=True, allow_atomic=True)
+    return replace(
+        _append_only(EVENTS, ALL_EVENTS, replicas), allow_direct=True, allow_atomic=True
+    )
 
 
-def rejected_stream() -> StreamConfig:
+def rejected_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:
     """Refused messages, raw, with reason and source in headers: where operators look."""
-    return _append_only(REJECTED, "jiedu.rejected.>")
+    return _append_only(REJECTED, "jiedu.rejected.>", replicas)
 
 
-def checkpoints_stream() -> StreamConfig:
+def checkpoints_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:
     """Signed heads of the audit hash chain."""
-    return _append_only(CHECKPOINTS, CHECKPOINT_SUBJECTS)
+    return _append_only(CHECKPOINTS, CHECKPOINT_SUBJECTS, replicas)
 
 
 def intake_consumer_config(partition: int, ack_wait_s: float) -> ConsumerConfig:

@@ -254,7 +254,7 @@ def application(
     url = bootstrap.nats_url(settings)
     identity = Credentials(settings.credentials).connect_options(permissions.INTAKE)
     broker = NatsBroker(
-        url, logger=logger, max_reconnect_attempts=-1, name="jiedu-intake",
+        bootstrap.servers(url), logger=logger, max_reconnect_attempts=-1, name="jiedu-intake",
         nkeys_seed_str=identity["nkeys_seed_str"], inbox_prefix=identity["inbox_prefix"],
     )
     app = FastStream(broker, logger=logger)

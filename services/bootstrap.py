@@ -146,12 +146,19 @@ async def connect(
 ) -> Client:
     """A connection as `party` (by default the party its `name` speaks for, see
     `PARTY_OF_CONNECTION`; `UnknownConnection` if it speaks for none) that rides out server
-    restarts; the first connect fails fast."""
+    restarts; the first connect fails fast. `url` may name several servers, comma-separated (a
+    cluster's nodes, as NATS tools take NATS_URL): it connects to one and moves to another when
+    that one goes."""
     return await nats.connect(
-        url, name=name, connect_timeout=5, allow_reconnect=True,
+        servers(url), name=name, connect_timeout=5, allow_reconnect=True,
         max_reconnect_attempts=-1, reconnect_time_wait=0.5,
         **identity(url, name, party=party, credentials=credentials),
     )
+
+
+def servers(url: str) -> list[str]:
+    """The server URLs of a NATS_URL: one, or a cluster's nodes separated by commas."""
+    return [u.strip() for u in url.split(",") if u.strip()]
 
 
 def identity(
@@ -171,9 +178,10 @@ async def create_streams(settings: Settings) -> None:
     )
     try:
         await ensure_streams(
-            nc.jetstream(), partitions=settings.partitions, ack_wait_s=settings.ack_wait_s
+            nc.jetstream(), partitions=settings.partitions, ack_wait_s=settings.ack_wait_s,
+            replicas=settings.replicas,
         )
-        await check_streams(nc.jetstream())
+        await check_streams(nc.jetstream(), replicas=settings.replicas)
     finally:
         await nc.drain()
 
@@ -283,7 +291,7 @@ async def parts(
         await create_streams(settings)
     nc = await connect(nats_url(settings), name, party=party, credentials=settings.credentials)
     try:
-        await check_streams(nc.jetstream())
+        await check_streams(nc.jetstream(), replicas=settings.replicas)
         yield Parts(nc, EventLog(nc))
     finally:
         await nc.drain()

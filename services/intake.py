@@ -70,7 +70,14 @@ from events.outcomes import Outcome, Reason, Rejection
 from events.streams import Header, IntakeAddress
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.eventlog import MAX_ATOMIC, Conflict, EventLog, Message, check_streams
+from services.adapters.eventlog import (
+    MAX_ATOMIC,
+    Conflict,
+    EventLog,
+    Message,
+    check_streams,
+    unavailable,
+)
 from services.adapters.keystore import keystore_path
 from services.privacy import Sealer, holds_personal_bytes, without_personal
 
@@ -164,7 +171,13 @@ class Intake:
 
     def _fail(self, item: Item, error: Exception) -> None:
         """An unexpected error deciding one message: refuse that message, kept raw with the
-        error for an operator to look at."""
+        error for an operator to look at. Unless the log could not be reached (a cluster node
+        lost, a leader being elected): that is no fault of the message, so the error goes up,
+        the batch stays unacknowledged and is tried again, in order (issue 18)."""
+        if unavailable(error):
+            log.warning("log unavailable: the batch is tried again",
+                        intake_sequence=item.intake_sequence, error=repr(error))
+            raise error
         log.error("deciding a message failed", intake_sequence=item.intake_sequence,
                   error=repr(error), exc_info=error)
         self._refuse(item, Rejection(Reason.INTERNAL_ERROR, f"{type(error).__name__}: {error}"))
@@ -607,6 +620,13 @@ class IntakeService:
             except Exception:  # left unacknowledged: each worker tries its batch again
                 log.exception("batch failed", size=len(msgs))
                 handled = False
+            except asyncio.CancelledError:
+                if _cancelled_from_outside():
+                    raise
+                # nats-py cancels the requests in flight when its connection drops (a node
+                # lost): that is a failed batch, not the end of the handler every worker needs
+                log.warning("batch failed: its connection dropped", size=len(msgs))
+                handled = False
             for _, done in jobs:
                 if not done.done():
                     done.set_result(handled)
@@ -624,6 +644,10 @@ class IntakeService:
                     await self._tend_leases()
                 except Exception:  # a slow server this once: the next turn renews in time
                     log.exception("leases not tended", instance=self.me)
+                except asyncio.CancelledError:
+                    if _cancelled_from_outside():
+                        raise
+                    log.warning("leases not tended: the connection dropped", instance=self.me)
 
     async def _tend_leases(self) -> None:
         """Renew what we hold; take free or expired partitions up to a fair share."""
@@ -655,6 +679,8 @@ class IntakeService:
                         await self._release(partition)
                         continue
                     self.revisions[partition] = await kv.update(key, until, last=revision)
+                    if partition not in self.workers:  # it ended on an error: work on
+                        self._start_worker(partition)
                 elif (not owner or expires < now) and len(self.revisions) < share:
                     if revision:
                         rev = await kv.update(key, until, last=revision)
@@ -696,6 +722,18 @@ class IntakeService:
         First reclaim what an earlier holder left unacknowledged. A batch that failed is tried
         again, kept in hand (and marked in progress so it is not redelivered meanwhile), before
         anything later of the partition is fetched: nothing overtakes it."""
+        try:
+            await self._work_on(partition)
+        except Exception:  # a node lost mid-fetch, say: the next lease turn starts it again
+            log.exception("partition worker failed", partition=partition, instance=self.me)
+        except asyncio.CancelledError:
+            if _cancelled_from_outside():
+                raise
+            log.warning("partition worker's connection dropped", partition=partition)
+        finally:
+            self.workers.pop(partition, None)
+
+    async def _work_on(self, partition: int) -> None:
         js = self.nc.jetstream()
         await self._reclaim(partition)
         sub = await js.pull_subscribe_bind(
@@ -714,8 +752,8 @@ class IntakeService:
                         await asyncio.wait_for(self._stopping.wait(), pause)
                     pause = min(pause * 2, self.settings.ack_wait_s / 2)
         finally:
-            await sub.unsubscribe()
-            self.workers.pop(partition, None)
+            with contextlib.suppress(Exception):  # the connection may be what failed
+                await sub.unsubscribe()
             self.intake.cases.clear()  # another instance may own some of these cases next
 
     def _holds(self, partition: int) -> bool:
@@ -752,6 +790,13 @@ class IntakeService:
         await js.add_consumer(
             streams.INTAKE, streams.intake_consumer_config(partition, self.settings.ack_wait_s)
         )
+
+
+def _cancelled_from_outside() -> bool:
+    """Whether the running task itself is being cancelled (stopping), rather than having met
+    a request future that nats-py cancelled as its connection dropped."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 RETRY_S = 0.5

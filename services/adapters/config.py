@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from events.streams import DEFAULT_NATS_PORT, DEFAULT_PARTITIONS
+from events.streams import DEFAULT_NATS_PORT, DEFAULT_PARTITIONS, DEFAULT_REPLICAS
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -20,6 +20,8 @@ class Settings:
     """An existing server; None starts Jiedu's own nats-server under `data_dir`."""
     nats_port: int = DEFAULT_NATS_PORT
     partitions: int = DEFAULT_PARTITIONS
+    replicas: int = DEFAULT_REPLICAS
+    """Copies of every stream and bucket (3 in a cluster); the log is refused with fewer."""
     intake_batch: int = 512
     lease_ttl_s: float = 6.0
     ack_wait_s: float = 30.0
@@ -79,6 +81,7 @@ class Settings:
         for key, name, conv in (
             ("JIEDU_NATS_PORT", "nats_port", int),
             ("JIEDU_PARTITIONS", "partitions", int),
+            ("JIEDU_REPLICAS", "replicas", int),
             ("JIEDU_INTAKE_BATCH", "intake_batch", int),
             ("JIEDU_LEASE_TTL", "lease_ttl_s", float),
             ("JIEDU_ACK_WAIT", "ack_wait_s", float),

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import nats.errors
 import orjson
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -21,7 +22,12 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError, KeyNotFoundError, NotFoundError
+from nats.js.errors import (
+    BadRequestError,
+    KeyNotFoundError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 from nats.js.kv import KeyValue
 
 from events import streams
@@ -45,6 +51,26 @@ END_OF_BATCH, NOT_FOUND = "204", "404"
 
 Message = tuple[str, bytes, dict[str, str]]
 """(subject, body, headers) of one event to append."""
+
+
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    nats.errors.NoRespondersError,  # no stream leader to answer (being elected after a loss)
+    nats.errors.TimeoutError,  # no answer in time: a node lost mid-request
+    nats.errors.ConnectionClosedError,
+    nats.errors.StaleConnectionError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.OutboundBufferLimitError,
+    ServiceUnavailableError,  # JetStream 503: no leader, or the cluster's quorum lost
+    TimeoutError,
+    ConnectionError,
+)
+"""Errors of the connection or the cluster, not of any message: a node lost, a leader being
+elected, a client reconnecting. What failed with one is tried again, never decided on it."""
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether `error` says the log could not be reached just now (see `UNAVAILABLE`)."""
+    return isinstance(error, UNAVAILABLE)
 
 
 class LogError(Exception):
@@ -92,18 +118,23 @@ limit per stream (as 'incomplete'), so stay below it."""
 
 
 async def ensure_streams(
-    js: JetStreamContext, *, partitions: int = streams.DEFAULT_PARTITIONS, ack_wait_s: float = 30
+    js: JetStreamContext,
+    *,
+    partitions: int = streams.DEFAULT_PARTITIONS,
+    ack_wait_s: float = 30,
+    replicas: int = streams.DEFAULT_REPLICAS,
 ) -> None:
     """Create Jiedu's streams, buckets and intake consumers if they are missing. Idempotent, and
     safe to run from several instances at once. INTAKE's message size limit follows the
     server's `max_payload` (see `streams.intake_max_message`); an INTAKE made without it gets
-    it."""
-    intake = streams.intake_stream(partitions, js._nc.max_payload)  # the server's, from its INFO
+    it. Each stream and bucket keeps `replicas` copies; one stored with fewer (a single node
+    grown into a cluster) is raised to them, never lowered."""
+    intake = streams.intake_stream(partitions, js._nc.max_payload, replicas)  # server's INFO
     for config in (
         intake,
-        streams.events_stream(),
-        streams.rejected_stream(),
-        streams.checkpoints_stream(),
+        streams.events_stream(replicas),
+        streams.rejected_stream(replicas),
+        streams.checkpoints_stream(replicas),
     ):
         try:
             info = await js.stream_info(config.name or "")
@@ -113,23 +144,33 @@ async def ensure_streams(
                     f"than the {partitions} asked for: set JIEDU_PARTITIONS to its count"
                 )
             if config.name == streams.INTAKE and info.config.max_msg_size != intake.max_msg_size:
-                await js.update_stream(replace(info.config, max_msg_size=intake.max_msg_size))
+                info.config = replace(info.config, max_msg_size=intake.max_msg_size)
+                await js.update_stream(info.config)
+            await _raise_replicas(js, info.config, replicas)
         except NotFoundError:
             try:
                 await js.add_stream(config)
             except BadRequestError:  # created meanwhile by another instance
                 await js.stream_info(config.name or "")
-    for bucket, ttl in ((streams.OUTCOMES_BUCKET, None), (streams.LEASES_BUCKET, None)):
+    for bucket in (streams.OUTCOMES_BUCKET, streams.LEASES_BUCKET, streams.PROJECTOR_LEASES_BUCKET):
         try:
             await js.key_value(bucket)
+            await _raise_replicas(js, (await js.stream_info(f"KV_{bucket}")).config, replicas)
         except NotFoundError:
             await js.create_key_value(
-                KeyValueConfig(bucket=bucket, history=1, ttl=ttl, storage=StorageType.FILE)
+                KeyValueConfig(
+                    bucket=bucket, history=1, storage=StorageType.FILE, replicas=replicas
+                )
             )
     # partition 0 last: its filter for strays collides with the `jiedu.intake.<p>.>` filters
     # that consumers made before it had one may still carry until they are updated here
     for partition in reversed(range(partitions)):
         await js.add_consumer(streams.INTAKE, streams.intake_consumer_config(partition, ack_wait_s))
+
+
+async def _raise_replicas(js: JetStreamContext, config: StreamConfig, replicas: int) -> None:
+    if (config.num_replicas or 1) < replicas:
+        await js.update_stream(replace(config, num_replicas=replicas))
 
 
 class LogShrinkable(LogError):
@@ -186,13 +227,17 @@ def shrinkable(config: StreamConfig, expected: StreamConfig) -> list[str]:
     return wrong
 
 
-async def check_streams(js: JetStreamContext) -> None:
+async def check_streams(js: JetStreamContext, *, replicas: int = streams.DEFAULT_REPLICAS) -> None:
     """Refuse to run on a log that could shrink: EVENTS, REJECTED and CHECKPOINTS must exist
-    with no limits, deny delete and purge, and the subjects Jiedu defines. Every service calls
-    this as it starts; only the operator's identity can change a stream, and this catches it."""
+    with no limits, deny delete and purge, the subjects Jiedu defines, and at least `replicas`
+    copies (a cluster's log kept on fewer nodes than asked dies with one of them; more copies
+    are fine). Every service calls this as it starts; only the operator's identity can change
+    a stream, and this catches it."""
     wrong: list[str] = []
     for expected in (
-        streams.events_stream(), streams.rejected_stream(), streams.checkpoints_stream()
+        streams.events_stream(replicas),
+        streams.rejected_stream(replicas),
+        streams.checkpoints_stream(replicas),
     ):
         try:
             info = await js.stream_info(expected.name or "")
@@ -200,6 +245,11 @@ async def check_streams(js: JetStreamContext) -> None:
             wrong.append(f"{expected.name}: missing")
             continue
         wrong.extend(shrinkable(info.config, expected))
+        if (info.config.num_replicas or 1) < replicas:
+            wrong.append(
+                f"{expected.name}: num_replicas is {info.config.num_replicas}, "
+                f"expected at least {replicas}"
+            )
     if wrong:
         raise LogShrinkable("the log could lose history: " + "; ".join(wrong))
 

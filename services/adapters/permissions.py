@@ -199,7 +199,13 @@ def table(organs: Organs) -> dict[str, Permissions]:
         *(streams.type_filter(t) for t in MATCHED_TYPES),
         *reads(streams.EVENTS),
     )
-    parties[PROJECTOR] = _service(PROJECTOR, *reads(streams.EVENTS))
+    projector_leases = streams.PROJECTOR_LEASES_BUCKET
+    parties[PROJECTOR] = _service(  # and the lease that makes one projector process active
+        PROJECTOR,
+        *reads(streams.EVENTS),
+        _kv_keys(projector_leases),
+        *reads(_kv_stream(projector_leases)),
+    )
     parties[AUDITOR] = _service(
         AUDITOR,
         *reads(streams.EVENTS),

@@ -28,6 +28,7 @@ from services.cli import (
     api,
     audit,
     bench,
+    cluster,
     creds,
     deadlines,
     incidents,
@@ -335,6 +336,7 @@ bench.register(app)
 api.register(app)
 qa.register(app)
 privacy.register(app)
+cluster.register(app)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from services.tools import bench, bench_api
+from services.tools import bench, bench_api, cluster_bench
 
 
 def register(app: typer.Typer) -> None:
@@ -60,9 +60,29 @@ def bench_command(
     rate: Annotated[
         float, typer.Option("--rate", min=1, help="events/s published for the latency part")
     ] = bench.RATE,
+    on_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--cluster",
+            help="the loopback three-node cluster (R3) beside a single node: ingest, latency, "
+            "rebuild, and the time from killing the EVENTS leader to the next accepted event",
+        ),
+    ] = False,
 ) -> None:
     """Measure ingest, latency and rebuild, each beside its baseline in the same run."""
     console = Console(stderr=True)
+    if on_cluster:
+        figures = asyncio.run(
+            cluster_bench.run(
+                events, latency_events=latency_events or min(events, bench.LATENCY_EVENTS),
+                rate=rate, say=lambda line: console.print(f"[dim]{line}[/dim]"),
+            )
+        )
+        if json_file is not None:
+            json_file.parent.mkdir(parents=True, exist_ok=True)
+            json_file.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2) + b"\n")
+        Console().print(cluster_table(figures))
+        return
     result = asyncio.run(
         bench.run(
             events,
@@ -184,3 +204,28 @@ def _qa_rows(t: RichTable, qa: dict[str, Any], target: Any) -> None:
 
 def _ratio(figure: float, baseline: float | None) -> float | None:
     return round(figure / baseline, 2) if baseline else None
+
+
+def cluster_table(result: dict[str, Any]) -> RichTable:
+    """`--cluster`'s figures: each measure on the single node and on the cluster, this run."""
+    one, three = result["single"], result["cluster"]
+    t = RichTable(
+        title=f"jiedu bench --cluster — N = {result['n']:,}, sync_interval always",
+        caption=f"load (1/5/15 min) {result['load']['start']} → {result['load']['end']}",
+    )
+    for column in ("measure", "single node", "cluster (R3)", "ratio"):
+        t.add_column(column, justify="left" if column == "measure" else "right")
+    ratio = result["ratio"]
+    t.add_row("ingest ev/s", _num(one["ingest_per_s"]), _num(three["ingest_per_s"]),
+              _num(ratio["ingest"]))
+    rate = one["latency_ms"]["rate_per_s"]
+    for p in ("p50", "p99"):
+        t.add_row(f"latency ms at {rate:g}/s {p}", _num(one["latency_ms"][p]),
+                  _num(three["latency_ms"][p]), "")
+    t.add_row("rebuild ev/s (SQLite)", _num(one["rebuild_per_s"]), _num(three["rebuild_per_s"]),
+              _num(ratio["rebuild"]))
+    f = three["failover"]
+    t.add_row(f"kill -9 EVENTS leader ({f['killed']}) → next event s", "",
+              _num(f["to_next_accepted_s"]), "")
+    t.add_row("  lost / doubled", "", f"{f['lost']} / {f['doubled']}", "")
+    return t

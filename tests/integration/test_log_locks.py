@@ -108,3 +108,17 @@ async def test_a_deleted_checkpoints_stream_stops_the_services(
     await operator.jetstream().delete_stream(streams.CHECKPOINTS)
     said = await refusals(settings, nc)
     assert all("CHECKPOINTS: missing" in s for s in said), said
+
+
+async def test_a_log_with_fewer_copies_than_the_replicas_setting_asks_is_refused(
+    settings: Settings, nc: Client
+) -> None:
+    """Issue 18: with JIEDU_REPLICAS=3 a log kept on one node would die with it."""
+    await check_streams(nc.jetstream(), replicas=1)
+    with pytest.raises(LogShrinkable) as refused:
+        await check_streams(nc.jetstream(), replicas=3)
+    for name in (streams.EVENTS, streams.REJECTED, streams.CHECKPOINTS):
+        assert f"{name}: num_replicas is 1, expected at least 3" in str(refused.value)
+    with pytest.raises(LogShrinkable, match="num_replicas"):
+        async with bootstrap.parts(replace(settings, replicas=3), "jiedu-projector"):
+            pass
