@@ -8,8 +8,8 @@ breaks a run), and questions are widened by the synonym and abbreviation table k
 questions of the evaluation set, with the same bm25, jieba's search-mode words reached
 recall@1 0.66, words with characters 0.75, characters alone 0.77 and characters with pairs
 0.79 — a typo or a dialect word breaks a word but keeps most of its characters and pairs, and
-pairs keep the order that single characters lose. Adding jieba's words (with the district's
-terms, `deploy/qa/terms.txt`) to the pairs, at the weights tried (0.1 to 1), or trigrams (on
+pairs keep the order that single characters lose. Adding jieba's words (with a dictionary of
+314 district policy terms) to the pairs, at the weights tried (0.1 to 1), or trigrams (on
 the whole set: 0.76 against 0.79), lowered recall, so no word segmenter is used; `jiedu bench --parts qa` keeps characters alone as its baseline.
 
 Ranking is bm25 computed by Jiedu itself in whole numbers, so that SQLite and PostgreSQL rank
