@@ -113,9 +113,6 @@ def test_postgres_figures_are_numbers_or_null(result: dict[str, Any]) -> None:
 def test_targets_are_reported_not_asserted(result: dict[str, Any]) -> None:
     measured = {"ingest.events_per_s", "ingest.ratio", "rebuild.sqlite.ratio", "latency_ms.p99",
                 "rebuild.peak_rss_mb"}
-    optional = {"api.read_p99_ms", "api.intake.ratio"}  # `--parts api`, not run here
-    assert set(result["targets"]) == measured | optional
+    assert set(result["targets"]) == measured  # the optional parts (qa, api, report) not asked for
     for key in measured:
         assert result["targets"][key]["met"] in (True, False)
-    for key in optional:
-        assert (result["targets"][key]["value"], result["targets"][key]["met"]) == (None, None)
