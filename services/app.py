@@ -198,7 +198,7 @@ def running(parts: Parts) -> list[tuple[str, str]]:
     if parts.http is not None:
         host, port = parts.http
         lines.append(("HTTP API", f"http://{host}:{port}/api/v1 (OpenAPI at /api/v1/docs)"))
-        lines.append(("web console", f"http://{host}:{port}/console/ (log in with a token: "
+        lines.append(("web console", f"http://{host}:{port}/console/ (a token: "
                                      "`jiedu creds token issue gov_office`)"))
         lines.append(("public Q&A", f"http://{host}:{port}/qa"))
     lines.append(("identities", f"{settings.credentials}/ (a seed per party)"))

@@ -86,6 +86,7 @@ class ChildProcess:
             sys.executable, "-m", self.module, *self.args, "--parent", str(os.getpid()),
             env=self.env,
             preexec_fn=tied_to_parent(),  # also while it starts, before it watches `--parent`
+            process_group=0,  # a terminal's Ctrl-C reaches the parent, which stops it in turn
         )
 
     async def start(self) -> None:
