@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from events.organs import load_organs
 from harness import HARNESS, HARNESS_PERMISSIONS
+from pgtools import lite_stores, pg_stores, stores  # noqa: F401  (fixtures: read-model stores of either dialect)
 from services.adapters.config import Settings
 from services.adapters.identities import Credentials
 from services.adapters.natsserver import NatsServer, free_port

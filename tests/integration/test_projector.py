@@ -11,8 +11,7 @@ import asyncio
 import os
 import signal
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +27,13 @@ from events.catalogue import Event
 from events.codec import loads
 from harness import HARNESS
 from logtools import drained, publish
-from pgtools import PG_URL, drop_schema, postgres_or_skip
+from pgtools import Stores
 from projections.base import MemoryRows, Projection, Row, Rows, Table, Type
 from projections.case_summary import CASES, CaseSummary
 from services import bootstrap
 from services.adapters.config import Settings
 from services.adapters.eventlog import EventLog, ensure_streams
-from services.adapters.readmodels import ReadStore, open_store
+from services.adapters.readmodels import ReadStore
 from services.cli.read import register
 from services.projector import (
     Feed,
@@ -59,54 +58,6 @@ SUMMARY = CaseSummary()
 StoreFactory = Callable[[str], ReadStore]
 
 
-class Stores:
-    """Makes stores of one dialect, each independent (own SQLite file / own PG schema)."""
-
-    def __init__(self, dialect: str, tmp_path: Path) -> None:
-        self.dialect = dialect
-        self.tmp_path = tmp_path
-        self.run_id = uuid.uuid4().hex[:10]
-        self.made: list[tuple[ReadStore, str | None]] = []
-
-    def url(self, label: str) -> str | None:
-        """The DATABASE_URL a subprocess would be given for this store."""
-        if self.dialect == "sqlite":
-            return f"sqlite:///{self.tmp_path / f'{label}.sqlite3'}"
-        return f"{PG_URL}?schema=t_{self.run_id}_{label}"
-
-    def __call__(self, label: str = "a") -> ReadStore:
-        store = open_store(self.url(label), self.tmp_path)
-        self.made.append((store, store.schema if self.dialect == "postgresql" else None))
-        return store
-
-    def close(self) -> None:
-        for store, schema in self.made:
-            store.close()
-            if schema:
-                drop_schema(schema)
-
-
-def _stores(dialect: str, tmp_path: Path) -> Iterator[Stores]:
-    if dialect == "postgresql":
-        postgres_or_skip()
-    stores = Stores(dialect, tmp_path)
-    yield stores
-    stores.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    yield from _stores(request.param, tmp_path)
-
-
-@pytest.fixture
-def pg_stores(tmp_path: Path) -> Iterator[Stores]:
-    yield from _stores("postgresql", tmp_path)
-
-
-@pytest.fixture
-def lite_stores(tmp_path: Path) -> Iterator[Stores]:
-    yield from _stores("sqlite", tmp_path)
 
 
 # ── events in the log ────────────────────────────────────────────────────────────────────────

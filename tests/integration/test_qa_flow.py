@@ -13,8 +13,7 @@ import functools
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from nats.aio.client import Client
 import factories as f
 from events.codec import decode
 from logtools import drained, events, publish, rejected
-from pgtools import PG_URL, drop_schema, postgres_or_skip
+from pgtools import Stores
 from projections.deadlines import Deadlines
 from projections.findings import Findings
 from projections.qa_consultations import CONSULTATIONS, QAConsultations
@@ -41,35 +40,6 @@ from services.qa import QASearch
 HOUSING = "housing"
 
 
-class Stores:
-    """Independent stores of one dialect (own SQLite file / own PostgreSQL schema)."""
-
-    def __init__(self, dialect: str, tmp_path: Path) -> None:
-        self.dialect, self.tmp_path = dialect, tmp_path
-        self.run_id = uuid.uuid4().hex[:10]
-        self.made: list[tuple[ReadStore, str | None]] = []
-
-    def __call__(self, label: str) -> ReadStore:
-        url = (f"sqlite:///{self.tmp_path / f'{label}.sqlite3'}" if self.dialect == "sqlite"
-               else f"{PG_URL}?schema=t_qf_{self.run_id}_{label}")
-        store = open_store(url, self.tmp_path)
-        self.made.append((store, store.schema if self.dialect == "postgresql" else None))
-        return store
-
-    def close(self) -> None:
-        for store, schema in self.made:
-            store.close()
-            if schema:
-                drop_schema(schema)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    if request.param == "postgresql":
-        postgres_or_skip()
-    made = Stores(request.param, tmp_path)
-    yield made
-    made.close()
 
 
 class Matchers:

@@ -9,8 +9,6 @@ JIEDU_REQUIRE_POSTGRES=1, when they fail instead.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import factories as f
 from events import streams
 from events.catalogue import Event
 from events.codec import decode
-from pgtools import PG_URL, drop_schema, postgres_or_skip
+from pgtools import Stores
 from projections.base import MemoryRows
 from projections.qa_library import QALibrary
 from services.adapters.eventlog import EventLog
@@ -37,49 +35,6 @@ from services.tools import bench_qa, qa_set
 LIBRARY = QALibrary()
 
 
-class Stores:
-    """Independent stores of one dialect (own SQLite file / own PostgreSQL schema)."""
-
-    def __init__(self, dialect: str, tmp_path: Path) -> None:
-        self.dialect, self.tmp_path = dialect, tmp_path
-        self.run_id = uuid.uuid4().hex[:10]
-        self.made: list[tuple[ReadStore, str | None]] = []
-
-    def __call__(self, label: str) -> ReadStore:
-        url = (f"sqlite:///{self.tmp_path / f'{label}.sqlite3'}" if self.dialect == "sqlite"
-               else f"{PG_URL}?schema=t_{self.run_id}_{label}")
-        store = open_store(url, self.tmp_path)
-        self.made.append((store, store.schema if self.dialect == "postgresql" else None))
-        return store
-
-    def close(self) -> None:
-        for store, schema in self.made:
-            store.close()
-            if schema:
-                drop_schema(schema)
-
-
-def _stores(dialect: str, tmp_path: Path) -> Iterator[Stores]:
-    if dialect == "postgresql":
-        postgres_or_skip()
-    stores = Stores(dialect, tmp_path)
-    yield stores
-    stores.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
-    yield from _stores(request.param, tmp_path)
-
-
-@pytest.fixture
-def lite_stores(tmp_path: Path) -> Iterator[Stores]:
-    yield from _stores("sqlite", tmp_path)
-
-
-@pytest.fixture
-def pg_stores(tmp_path: Path) -> Iterator[Stores]:
-    yield from _stores("postgresql", tmp_path)
 
 
 # ── a small library of our own ───────────────────────────────────────────────────────────────
