@@ -271,6 +271,7 @@ async def test_kill_9_of_leader_node_another_node_an_intake_and_a_projector_lose
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a soak: long by design
 async def test_soak_three_rounds_of_every_failure_under_load_lose_nothing(
     layout: Layout, tmp_path: Path
 ) -> None:

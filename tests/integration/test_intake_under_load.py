@@ -319,6 +319,7 @@ def _deadline_process(settings: Settings) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # a soak: long by design
 async def test_a_backlog_of_20000_demo_events_is_decided_in_order_with_the_deadline_service(
     nc: Client, settings: Settings
 ) -> None:
