@@ -68,12 +68,13 @@ from projections.deadlines import (
     default_calendar,
     with_log_years,
 )
-from services import bootstrap
+from services import bootstrap, deriving
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.eventlog import Conflict, EventLog, Message, check_streams
+from services.adapters.eventlog import Conflict, Message
 from services.adapters.readmodels import ReadStore
-from services.projector import ProjectorService, head, store_for, wait_caught_up
+from services.deriving import DerivingService
+from services.projector import head, wait_caught_up
 
 log = logs.get("jiedu.deadlines")
 
@@ -142,8 +143,10 @@ class FakeClock:
 # ── the service ──────────────────────────────────────────────────────────────────────────────
 
 
-class DeadlineService:
+class DeadlineService(DerivingService):
     """Runs the deadlines projection and the scanner that appends derived deadline events."""
+
+    task_name = "deadline-scanner"
 
     def __init__(
         self,
@@ -163,11 +166,9 @@ class DeadlineService:
         """``run_projection=False``: another runner in the process (a `ProjectorService` over
         `projections.ALL` with the same store) keeps the deadlines projection; the scanner
         only reads it. Its `Deadlines` instance must have the same calendar and leads."""
-        self.js = nc.jetstream()
-        self.log = EventLog(nc)
-        self.store = store
         self.calendar = calendar or default_calendar()
         self.projection = Deadlines(self.calendar, leads)
+        super().__init__(nc, store, [self.projection], run_projection=run_projection)
         self.keeper: ClockKeeper = self.projection.keeper
         self.planner: ClockKeeper = self.keeper
         """The keeper the scanner plans with: `keeper` plus the years confirmed in the log, as
@@ -178,34 +179,6 @@ class DeadlineService:
         self.concurrency = concurrency
         self.busy_intake = busy_intake
         self.max_defer_s = max_defer_s
-        self.projectors = (
-            ProjectorService(self.js, store, [self.projection]) if run_projection else None
-        )
-        self.appended: list[str] = []
-        """IDs of the derived events this instance appended (for tests and logs)."""
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    async def start(self, ready_timeout: float = 60.0) -> None:
-        """Check that the log cannot shrink (refusing to run if it can), start the projection
-        (waiting until it feeds its live generation) and the scanner."""
-        await check_streams(self.js)
-        self._stop.clear()
-        if self.projectors is not None:
-            await self.projectors.start()
-            await self.projectors.ready(ready_timeout)
-        self._task = asyncio.create_task(self._run(), name="deadline-scanner")
-
-    async def stop(self) -> None:
-        """Finish the pass in hand, then stop scanner and projection."""
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        if self.projectors is not None:
-            await self.projectors.stop()
 
     async def settle(self, passes: int = 50) -> int:
         """Run passes until one appends nothing (for `jiedu demo` and tests); returns how many
@@ -468,15 +441,7 @@ def _log_appended(case_id: str, event_ids: Sequence[str]) -> None:
 
 async def serve(settings: Settings) -> None:
     """Run the deadline service (with its own projection runner) until SIGTERM or Ctrl-C."""
-    store = await asyncio.to_thread(store_for, settings)
-    try:
-        async with bootstrap.parts(settings, "jiedu-deadlines") as parts:
-            service = DeadlineService(parts.nc, store)
-            await service.start()
-            await bootstrap.until_signalled()
-            await service.stop()
-    finally:
-        await asyncio.to_thread(store.close)
+    await deriving.serve(settings, "jiedu-deadlines", DeadlineService)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 library, and the suggestions are written on its case as a `ConsultationMatched`, so that the
 person at the hotline or the window sees them and the log keeps what was offered.
 
-Shaped like the deadline service (`services.deadlines`):
+Shaped like the deadline service (`services.deadlines`; both are `services.deriving` services):
 
 * the `qa_consultations` projection (`projections.qa_consultations`) keeps each consultation
   and whether it has been matched; the `qa_library` projection is the library searched
@@ -40,12 +40,13 @@ from events.streams import Header
 from projections.base import Row
 from projections.qa_consultations import CONSULTATIONS, QAConsultations
 from projections.qa_library import ENTRIES, QALibrary
-from services import bootstrap
+from services import bootstrap, deriving
 from services.adapters import logs
 from services.adapters.config import Settings
-from services.adapters.eventlog import Conflict, EventLog, check_streams
+from services.adapters.eventlog import Conflict
 from services.adapters.readmodels import ReadStore
-from services.projector import ProjectorService, head, store_for, wait_caught_up
+from services.deriving import DerivingService
+from services.projector import head, wait_caught_up
 from services.qa import QASearch
 
 log = logs.get("jiedu.matcher")
@@ -54,8 +55,10 @@ SUGGESTIONS = 5
 """Entries suggested per consultation."""
 
 
-class MatcherService:
+class MatcherService(DerivingService):
     """Runs the matching loop (and, if asked, the projections it reads)."""
+
+    task_name = "matcher"
 
     def __init__(
         self,
@@ -70,38 +73,14 @@ class MatcherService:
     ) -> None:
         """``run_projection=False``: another runner in the process (or the projector
         process) keeps `qa_consultations` and `qa_library` in the same store."""
-        self.js = nc.jetstream()
-        self.log = EventLog(nc)
-        self.store = store
         self.consultations = QAConsultations()
         self.search = search or QASearch(store)
+        super().__init__(
+            nc, store, [self.consultations, self.search.projection], run_projection=run_projection
+        )
         self.poll_s = poll_s
         self.catch_up_timeout_s = catch_up_timeout_s
         self.concurrency = concurrency
-        self.projectors = (
-            ProjectorService(self.js, store, [self.consultations, self.search.projection])
-            if run_projection else None
-        )
-        self.appended: list[str] = []
-        """IDs of the ConsultationMatched this instance appended (for tests and logs)."""
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self, ready_timeout: float = 60.0) -> None:
-        await check_streams(self.js)
-        self._stop.clear()
-        if self.projectors is not None:
-            await self.projectors.start()
-            await self.projectors.ready(ready_timeout)
-        self._task = asyncio.create_task(self._run(), name="matcher")
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-        if self.projectors is not None:
-            await self.projectors.stop()
 
     async def settle(self, passes: int = 50) -> int:
         """Run passes until every consultation is matched (for `jiedu demo` and tests);
@@ -218,18 +197,11 @@ def suggestions_of(store: ReadStore, consultation_id: str, case_id: str | None =
 
 async def serve(settings: Settings) -> None:
     """Run the matching service (with its own projection runner) until SIGTERM or Ctrl-C."""
-    store = await asyncio.to_thread(store_for, settings)
-    try:
-        async with bootstrap.parts(settings, "jiedu-matcher") as parts:
-            service = MatcherService(parts.nc, store)
-            await service.start()
-            await bootstrap.until_signalled()
-            await service.stop()
-    finally:
-        await asyncio.to_thread(store.close)
+    await deriving.serve(settings, "jiedu-matcher", MatcherService)
 
 
 if __name__ == "__main__":
-    logs.configure(Settings.from_env().log_level)
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, fmt=settings.log_format)  # no file: several may run
     bootstrap.tune_gc()
-    asyncio.run(serve(Settings.from_env()))
+    asyncio.run(serve(settings))
