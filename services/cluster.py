@@ -29,6 +29,7 @@ from services.adapters import logs
 from services.adapters.cluster import LocalCluster, jetstream_ready
 from services.adapters.config import Settings
 from services.adapters.identities import Credentials
+from services.adapters.lease import bucket_keys
 from services.adapters.processes import tied_to_parent
 
 log = logs.get("jiedu.cluster")
@@ -190,12 +191,11 @@ async def lease_owners(js: JetStreamContext, bucket: str) -> dict[str, str]:
     """Key → owner instance of a lease bucket (intake partitions, projector stores)."""
     kv = await js.key_value(bucket)
     owners: dict[str, str] = {}
-    with contextlib.suppress(Exception):  # nats-py raises NoKeysError on an empty bucket
-        for key in await kv.keys():
-            with contextlib.suppress(Exception):
-                entry = await kv.get(key)
-                if entry.value:
-                    owners[key] = str(orjson.loads(entry.value)["owner"])
+    for key in await bucket_keys(js, bucket):
+        with contextlib.suppress(Exception):  # deleted, or not a lease's value
+            entry = await kv.get(key)
+            if entry.value:
+                owners[key] = str(orjson.loads(entry.value)["owner"])
     return owners
 
 

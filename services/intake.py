@@ -79,6 +79,7 @@ from services.adapters.eventlog import (
     unavailable,
 )
 from services.adapters.keystore import keystore_path
+from services.adapters.lease import bucket_keys
 from services.privacy import Sealer, holds_personal_bytes, without_personal
 
 log = logs.get("jiedu.intake")
@@ -658,7 +659,7 @@ class IntakeService:
         await kv.put(f"instance.{self.me}", until)
         alive = 0
         owners: dict[int, tuple[str, float, int]] = {}
-        for key in await _keys(kv):
+        for key in await bucket_keys(self.nc.jetstream(), streams.LEASES_BUCKET):
             entry = await _get(kv, key)
             if entry is None:
                 continue
@@ -815,15 +816,6 @@ async def _fetch(sub: JetStreamContext.PullSubscription, batch: int) -> list[Msg
         with contextlib.suppress(NatsTimeout, TimeoutError):
             msgs += await sub.fetch(batch - 1, timeout=TOP_UP_S)
     return msgs
-
-
-async def _keys(kv: KeyValue) -> list[str]:
-    try:
-        return list(await kv.keys())
-    except Exception as e:  # nats-py raises NoKeysError on an empty bucket
-        if type(e).__name__ == "NoKeysError":
-            return []
-        raise
 
 
 async def _get(kv: KeyValue, key: str) -> tuple[dict[str, Any], int] | None:

@@ -13,6 +13,7 @@ import contextlib
 import time
 
 import orjson
+from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
@@ -86,3 +87,17 @@ class Lease:
         if revision is not None:
             with contextlib.suppress(Exception):  # expired and taken meanwhile: nothing to give
                 await self.kv.delete(self.key, last=revision)
+
+
+async def bucket_keys(js: JetStreamContext, bucket: str) -> list[str]:
+    """The keys of a lease bucket, in one request that times out like any other.
+
+    Not `KeyValue.keys()`: nats-py lists keys through a push watcher whose iteration has no
+    timeout, so a watcher created while a node goes (its consumer's first messages never come)
+    waits for ever, and with it the loop that should renew or take the leases (seen in the
+    failover test: an intake stopped tending its leases for good after a node was killed). The
+    stream's per-subject counts name the same keys; a deleted key's marker is still counted,
+    so its `get` finds nothing, as it does for a key deleted between the two calls."""
+    prefix = f"$KV.{bucket}."
+    info = await js.stream_info(f"KV_{bucket}", subjects_filter=f"{prefix}>")
+    return sorted(subject.removeprefix(prefix) for subject in info.state.subjects or {})

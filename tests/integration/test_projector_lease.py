@@ -7,13 +7,14 @@ import asyncio
 
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import KeyNotFoundError
 from test_permissions import Connect, as_party, count, refused_publish, refused_request
 
 from events import streams
 from services import bootstrap
 from services.adapters import permissions
 from services.adapters.config import Settings
-from services.adapters.lease import Lease
+from services.adapters.lease import Lease, bucket_keys
 
 __all__ = ["as_party"]  # the fixture, used by name
 
@@ -38,6 +39,30 @@ async def test_one_holder_at_a_time_and_a_standby_takes_over_once_it_expires_or_
         assert second.revision is None
     finally:
         await projector.close()
+
+
+async def test_the_intake_lists_its_leases_in_one_bounded_request(
+    nc: Client, settings: Settings
+) -> None:
+    """`bucket_keys` replaced nats-py's `KeyValue.keys()`, whose watcher can wait for ever
+    when a node goes, in the intake's lease loop: it names every key, deleted ones included
+    (their `get` finds nothing), an empty bucket is no error, and the intake's narrow
+    permissions allow it."""
+    intake = await bootstrap.connect(str(settings.nats_url), "jiedu-intake")
+    try:
+        js = intake.jetstream(timeout=2)
+        bucket = streams.LEASES_BUCKET
+        assert await bucket_keys(js, bucket) == []
+        kv = await js.key_value(bucket)
+        for key in ("instance.a", "partition.0", "partition.1"):
+            await kv.put(key, b'{"owner": "a", "until": 0}')
+        await kv.put("partition.0", b'{"owner": "b", "until": 0}')  # two revisions, one key
+        await kv.delete("partition.1")
+        assert await bucket_keys(js, bucket) == ["instance.a", "partition.0", "partition.1"]
+        with pytest.raises(KeyNotFoundError):
+            await kv.get("partition.1")
+    finally:
+        await intake.close()
 
 
 @pytest.mark.parametrize(
