@@ -136,7 +136,8 @@ FUZZ_N = 600
 
 def test_the_fuzz_part_compares_the_hostile_mix_with_good_events(fuzz: dict[str, Any]) -> None:
     for key in ("messages_per_s", "baseline_per_s", "ratio", "drained_per_s",
-                "drained_baseline_per_s", "prerequisite_wait_s"):
+                "drained_baseline_per_s", "prerequisite_wait_s", "cpu_ms_per_message",
+                "cpu_ms_per_message_good", "cpu_ratio"):
         assert _positive(fuzz[key]), f"{key} = {fuzz[key]!r}"
     assert fuzz["ratio"] == pytest.approx(fuzz["messages_per_s"] / fuzz["baseline_per_s"], abs=6e-4)
     hostile, good = fuzz["hostile"], fuzz["good_runs"]

@@ -145,6 +145,10 @@ def table(result: dict[str, Any]) -> RichTable:
     if fz is not None:
         t.add_row("intake msg/s, fuzz mix vs good", _num(fz["messages_per_s"]),
                   _num(fz["baseline_per_s"]), _num(fz["ratio"]), target("fuzz.ratio"))
+        t.add_row("  drained (incl. the wait for unknown cases)", _num(fz["drained_per_s"]),
+                  _num(fz["drained_baseline_per_s"]), _num(fz["drained_ratio"]), "")
+        t.add_row("  CPU ms per message", _num(fz["cpu_ms_per_message"]),
+                  _num(fz["cpu_ms_per_message_good"]), _num(fz["cpu_ratio"]), "")
         t.add_row("  consumer-limit errors", _num(fz["consumer_limit_errors"]), "", "",
                   target("fuzz.consumer_limit_errors"))
     lat = result.get("latency_ms")
