@@ -270,8 +270,9 @@ def events_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:
 
 
 def rejected_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:
-    """Refused messages, raw, with reason and source in headers: where operators look."""
-    return _append_only(REJECTED, "jiedu.rejected.>", replicas)
+    """Refused messages, raw, with reason and source in headers: where operators look. Atomic
+    batches: the intake keeps a batch's refusals with one flush (`EventLog.reject_all`)."""
+    return replace(_append_only(REJECTED, "jiedu.rejected.>", replicas), allow_atomic=True)
 
 
 def checkpoints_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:

@@ -36,6 +36,11 @@ delay) for a prerequisite. It holds across failures and takeovers because
   by then, so only a prerequisite that never came gets it refused.
 A case's history is read by direct get, never through a consumer of its own, and after a
 conflict only the cases that moved are read again (`Intake._append_together`).
+
+Bad input costs no more than good (issue 19): a batch's refusals go to REJECTED, and all its
+outcomes to the outcomes bucket, as one atomic batch each (one flush instead of one per
+message), and a message delivered again while it waits for its case checks the case's last
+sequence instead of reading its history.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ from services.adapters.eventlog import (
     Conflict,
     EventLog,
     Message,
+    Refusal,
     check_streams,
     unavailable,
 )
@@ -258,12 +264,20 @@ class Intake:
 
         A message delivered again (it waited for a prerequisite) is decided on the case as the
         log has it: what it waited for may have been appended by another writer (the matching
-        service's suggestions, QA-4), which a cached case does not know until it conflicts."""
+        service's suggestions, QA-4), which a cached case does not know until it conflicts.
+        The cached case is that case still if the log's last sequence for it is the cached
+        one's (a direct get of the last message, no history read)."""
         fresh = all(item.deliveries == 1 for item in items)
         if case_id in self.cases:
             cached = self.cases.pop(case_id)
             if fresh:
                 return cached
+            # Whether anyone appended meanwhile, by one direct get of the case's last sequence:
+            # a message waiting for a case that never comes is delivered again some 8 times,
+            # and reading the whole history each time cost bad input more than good (issue 19).
+            if await self.log.last_sequence(case_id) == (cached.last_sequence if cached else 0):
+                return cached
+            return await self._load(case_id)
         first = items[0].event
         assert first is not None
         return None if first.OPENS_CASE and fresh else await self._load(case_id)
@@ -428,9 +442,9 @@ class Intake:
     async def _settle(self, items: list[Item]) -> None:
         """Make every outcome durable, tell the sources, then acknowledge (or delay) each one."""
         refused = [i for i in items if i.outcome and i.outcome.status == "rejected"]
-        kept = await asyncio.gather(
-            *(
-                self.log.reject(
+        kept = await self.log.reject_all(
+            [
+                Refusal(
                     raw=without_personal(i.msg.data),
                     intake_subject=i.msg.subject,
                     intake_sequence=i.intake_sequence,
@@ -439,11 +453,10 @@ class Intake:
                 )
                 for i in refused
                 if i.outcome
-            ),
-            return_exceptions=True,
+            ]
         )
         for i, error in zip(refused, kept, strict=True):
-            if isinstance(error, BaseException):  # not acknowledged: tried again after ack_wait
+            if error is not None:  # not acknowledged: tried again after ack_wait
                 log.error("a refusal could not be kept", intake_sequence=i.intake_sequence,
                           error=repr(error))
                 i.outcome = None

@@ -47,7 +47,7 @@ def bench_command(
     ] = None,
     parts: Annotated[
         str, typer.Option(
-            "--parts", help="which parts to run: ingest,latency,rebuild (default), report, qa, api"
+            "--parts", help="which parts to run: ingest,latency,rebuild (default), report, qa, api, fuzz"
         )
     ] = ",".join(bench.PARTS),
     latency_events: Annotated[
@@ -136,10 +136,21 @@ def table(result: dict[str, Any]) -> RichTable:
         if x is not None:
             t.add_row(
                 label, _num(x["events_per_s"]), _num(x["baseline_per_s"]), _num(x["ratio"]),
-                target("ingest.events_per_s") if key == "ingest" else "",
+                target("ingest.events_per_s") if key == "ingest" else
+                target("ingest_default_sync.ratio"),
             )
             if key == "ingest":
                 t.add_row("", "", "", "", target("ingest.ratio"))
+    fz = result.get("fuzz")
+    if fz is not None:
+        t.add_row("intake msg/s, fuzz mix vs good", _num(fz["messages_per_s"]),
+                  _num(fz["baseline_per_s"]), _num(fz["ratio"]), target("fuzz.ratio"))
+        t.add_row("  drained (incl. the wait for unknown cases)", _num(fz["drained_per_s"]),
+                  _num(fz["drained_baseline_per_s"]), _num(fz["drained_ratio"]), "")
+        t.add_row("  CPU ms per message", _num(fz["cpu_ms_per_message"]),
+                  _num(fz["cpu_ms_per_message_good"]), _num(fz["cpu_ratio"]), "")
+        t.add_row("  consumer-limit errors", _num(fz["consumer_limit_errors"]), "", "",
+                  target("fuzz.consumer_limit_errors"))
     lat = result.get("latency_ms")
     if lat is not None:
         t.add_row(f"latency ms at {lat['rate_per_s']:g}/s p50", _num(lat["p50"]), "", "", "")
