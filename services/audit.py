@@ -817,7 +817,7 @@ def replayed() -> tuple[Projection, ...]:
     return (*ALL, AuditTrail())
 
 
-EXPORT_PAGE = 5000
+EXPORT_PAGE = 1000
 """Rows per page when a replayed table is written out: what the export holds at once."""
 
 

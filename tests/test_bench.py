@@ -116,3 +116,17 @@ def test_targets_are_reported_not_asserted(result: dict[str, Any]) -> None:
     assert set(result["targets"]) == measured  # the optional parts (qa, api, report) not asked for
     for key in measured:
         assert result["targets"][key]["met"] in (True, False)
+
+
+def test_verify_and_replay_targets_belong_to_the_verify_part() -> None:
+    """`--parts verify` measures `verify.*` and `replay.*`: their targets are judged when it
+    ran, and absent when it did not."""
+    from services.tools import bench
+
+    keys = {"verify.seconds", "verify.peak_rss_mb", "replay.peak_rss_mb"}
+    assert keys <= set(bench.TARGETS)
+    assert not keys & set(bench.targets({"n": 1}))
+    found = bench.targets({"verify": {"seconds": 21.0, "peak_rss_mb": 300.0},
+                           "replay": {"peak_rss_mb": 600.0}})
+    assert {k: found[k]["met"] for k in keys} == {
+        "verify.seconds": False, "verify.peak_rss_mb": True, "replay.peak_rss_mb": False}
