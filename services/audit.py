@@ -863,7 +863,7 @@ def replayed() -> tuple[Projection, ...]:
     return (*ALL, AuditTrail())
 
 
-EXPORT_PAGE = 1000
+EXPORT_PAGE = 250
 """Rows per page when a replayed table is written out: what the export holds at once."""
 
 

@@ -848,6 +848,7 @@ async def _replay(nats_url: str, credentials: Path, out: Path, chunk: int) -> di
     finally:
         await nc.close()
     return {
+        "exported_mb": round(sum(f.stat().st_size for f in out.glob("*.jsonl")) / 2**20, 1),
         "seconds": round(watch.seconds, 2),
         "events_per_s": round(done.as_of_seq / watch.seconds, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),

@@ -182,7 +182,7 @@ async def test_a_streamed_replay_writes_what_the_whole_log_replay_writes(
     assert part.as_of_seq == n and part.files == whole.files
 
 
-@pytest.mark.parametrize("size", [(2_000, 16_000)])
+@pytest.mark.parametrize("size", [(8_000, 32_000)])
 async def test_verify_and_replay_peak_memory_does_not_grow_with_the_log(
     tmp_path: Path, size: tuple[int, int]
 ) -> None:
@@ -192,6 +192,7 @@ async def test_verify_and_replay_peak_memory_does_not_grow_with_the_log(
     small, large = size
     figures = {}
     for n in (small, large):
+        (tmp_path / str(n)).mkdir()
         part = await bench.verify_part(n, tmp_path / str(n), chunk=500)
         assert part["verify"]["ok"], part["verify"]["divergence"]
         assert part["verify"]["events"] == part["verify"]["audit_rows"] == n
