@@ -1,8 +1,11 @@
 """Audit services (审计): reading the log as stored, signed checkpoints, verification, replay as of
 a point, and exports. The chain itself is `domain.chain`; the audit rows are `projections.audit`.
 
-- **Reading the log**: `read_log` returns every stored message of EVENTS (sequence, subject,
-  exact bytes, stored timestamp) in stream order, through an ordered push consumer.
+- **Reading the log**: `iter_log` yields every stored message of EVENTS (sequence, subject,
+  exact bytes, stored timestamp) in stream order, a chunk at a time, with a bounded window read
+  ahead; `read_log` gathers them into a list (tests, small logs). `verify_log` and `replay_log`
+  stream: memory holds a few chunks and a page of rows whatever the log's length (issue 19: a
+  million events in ≤ 512 MB; `jiedu bench --parts verify`).
 - **Checkpoints**: the stream `CHECKPOINTS` (subjects ``jiedu.checkpoints.>``, file storage,
   deny_delete, deny_purge) holds signed chain heads, one JSON object per message. On-demand
   checkpoints go to ``jiedu.checkpoints.on_demand``; a quarter's goes to
@@ -13,6 +16,8 @@ a point, and exports. The chain itself is `domain.chain`; the audit rows are `pr
   public key and the audit rows in, a report out. It recomputes the chain (`domain.chain`), and
   recomputes every audit row from its message and compares it column by column, so an edited
   audit row is named by its sequence just as a changed, removed, inserted or reordered event is.
+  `Verification` is the same check a chunk at a time; `verify_log` feeds it the log as read and
+  the store's audit rows a chunk's range of sequences at a time (`StoreAuditRows`).
 - **Replay** (`replay`): every projection of `projections.ALL` is built into a fresh SQLite
   store under the output directory from a prefix of the log, then each table is exported as
   canonical JSON Lines plus a manifest. As of a sequence: that prefix. As of a time, by default

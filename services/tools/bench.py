@@ -832,7 +832,9 @@ async def _verify(
 def _replay_child(nats_url: str, credentials: str, out: str, chunk: int) -> dict[str, Any]:
     logs.configure("error")
     bootstrap.tune_gc()
-    return asyncio.run(_replay(nats_url, Path(credentials), Path(out), chunk))
+    figures = asyncio.run(_replay(nats_url, Path(credentials), Path(out), chunk))
+    exported = sum(f.stat().st_size for f in Path(out).glob("*.jsonl"))
+    return {**figures, "exported_mb": round(exported / 2**20, 1)}
 
 
 async def _replay(nats_url: str, credentials: Path, out: Path, chunk: int) -> dict[str, Any]:
@@ -848,7 +850,6 @@ async def _replay(nats_url: str, credentials: Path, out: Path, chunk: int) -> di
     finally:
         await nc.close()
     return {
-        "exported_mb": round(sum(f.stat().st_size for f in out.glob("*.jsonl")) / 2**20, 1),
         "seconds": round(watch.seconds, 2),
         "events_per_s": round(done.as_of_seq / watch.seconds, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
