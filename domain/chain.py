@@ -192,6 +192,82 @@ class ChainReport:
         return self.divergence is None
 
 
+class ChainCheck:
+    """`verify_chain` one message at a time, for a log read in chunks: it holds the running
+    link, the next expected sequence and the checkpoints, never the log (the chain of a
+    million events is checked in constant memory).
+
+    Feed every message in the order read with `add`, then call `finish`. `verify_chain` is
+    this over an iterable; the checks and the divergence named are the same."""
+
+    def __init__(
+        self, checkpoints: Sequence[Checkpoint], public_key: Ed25519PublicKey | None
+    ) -> None:
+        self.report = ChainReport()
+        self.found: list[Divergence] = []
+        self.by_seq: dict[int, list[Checkpoint]] = {}
+        for cp in checkpoints:
+            if public_key is None or not cp.valid_under(public_key):
+                self.found.append(Divergence(cp.seq, f"checkpoint {cp.label} at {cp.seq}: "
+                                  f"signature does not verify under the public key (key "
+                                  f"{cp.key_id})"))
+            elif cp.seq == 0:
+                if cp.link != GENESIS_HEX:
+                    self.found.append(Divergence(0, f"checkpoint {cp.label} at 0 signed link "
+                                      f"{cp.link[:12]}…; the empty chain is {GENESIS_HEX[:12]}…"))
+            else:
+                self.by_seq.setdefault(cp.seq, []).append(cp)
+        self.report.checkpoints = len(checkpoints)
+        self.current = GENESIS
+        self.expected = 1
+        self.first_broken: int | None = None
+
+    def add(
+        self, seq: int, subject: str, data: bytes, *, has_row: bool = False,
+        row_link: str | None = None,
+    ) -> str:
+        """Chain one message on; `has_row`: the audit projection has a row at `seq`, whose
+        stored link is `row_link`. Returns the recomputed link (hex)."""
+        if seq != self.expected and self.first_broken is None:
+            what = "missing or out of order" if seq > self.expected else "out of order or repeated"
+            self.first_broken = broken = self.expected if seq > self.expected else seq
+            self.found.append(Divergence(broken, f"log sequence {broken} {what} "
+                                         f"(expected {self.expected}, read {seq})"))
+        self.current = link(self.current, seq, subject, data)
+        hex_ = self.current.hex()
+        if has_row and row_link != hex_ and self.first_broken is None:
+            self.first_broken = seq
+            self.found.append(Divergence(seq, f"link {hex_[:12]}… recomputed from the log "
+                                         f"differs from the audit row's "
+                                         f"{(row_link or 'none')[:12]}…"))
+        if self.by_seq:
+            for cp in self.by_seq.pop(seq, ()):
+                if cp.link != hex_:
+                    self.found.append(Divergence(cp.seq, f"checkpoint {cp.label} signed link "
+                                                 f"{cp.link[:12]}… at {cp.seq}; the log gives "
+                                                 f"{hex_[:12]}…"))
+        self.expected = max(self.expected, seq + 1)
+        self.report.events += 1
+        self.report.head_seq, self.report.head = seq, hex_
+        return hex_
+
+    def finish(self, rows_beyond: tuple[int, int] | None = None) -> ChainReport:
+        """The report. `rows_beyond`: (lowest, highest) sequence of the audit rows after the
+        last message read (`head_seq`), if there are any: events removed from the end."""
+        report = self.report
+        found = list(self.found)
+        for seq, cps in self.by_seq.items():
+            for cp in cps:
+                found.append(Divergence(min(seq, report.head_seq + 1), f"checkpoint {cp.label} "
+                                        f"at {seq} is beyond the log's end ({report.head_seq})"))
+        if rows_beyond is not None:
+            low, high = rows_beyond
+            found.append(Divergence(low, f"audit rows up to {high} beyond the log's "
+                                    f"end ({report.head_seq})"))
+        report.divergence = min(found, key=lambda d: d.seq) if found else None
+        return report
+
+
 def verify_chain(
     messages: Iterable[tuple[int, str, bytes]],
     checkpoints: Sequence[Checkpoint],
@@ -208,54 +284,11 @@ def verify_chain(
       link at its sequence; a checkpoint beyond the log's end means events were removed. A
       checkpoint at sequence 0 signs the empty chain: its link must be `GENESIS` (the office
       signed a log that held nothing yet, as a fresh system did for its first quarter).
-    The divergence reported is the one with the lowest sequence."""
-    report = ChainReport()
-    found: list[Divergence] = []
-    by_seq: dict[int, list[Checkpoint]] = {}
-    for cp in checkpoints:
-        if public_key is None or not cp.valid_under(public_key):
-            found.append(Divergence(cp.seq, f"checkpoint {cp.label} at {cp.seq}: signature "
-                                    f"does not verify under the public key (key {cp.key_id})"))
-        elif cp.seq == 0:
-            if cp.link != GENESIS_HEX:
-                found.append(Divergence(0, f"checkpoint {cp.label} at 0 signed link "
-                                        f"{cp.link[:12]}…; the empty chain is {GENESIS_HEX[:12]}…"))
-        else:
-            by_seq.setdefault(cp.seq, []).append(cp)
-    report.checkpoints = len(checkpoints)
+    The divergence reported is the one with the lowest sequence. (`ChainCheck` does the same
+    one message at a time.)"""
+    check = ChainCheck(checkpoints, public_key)
     links_ = audit_links or {}
-    current = GENESIS
-    expected = 1
-    first_broken: int | None = None
     for seq, subject, data in messages:
-        if seq != expected and first_broken is None:
-            what = "missing or out of order" if seq > expected else "out of order or repeated"
-            first_broken = expected if seq > expected else seq
-            found.append(Divergence(first_broken, f"log sequence {first_broken} {what} "
-                                    f"(expected {expected}, read {seq})"))
-        current = link(current, seq, subject, data)
-        hex_ = current.hex()
-        stored = links_.get(seq)
-        if seq in links_ and stored != hex_ and first_broken is None:
-            first_broken = seq
-            found.append(Divergence(seq, f"link {hex_[:12]}… recomputed from the log differs "
-                                    f"from the audit row's {(stored or 'none')[:12]}…"))
-        for cp in by_seq.pop(seq, ()):
-            if cp.link != hex_:
-                found.append(Divergence(cp.seq, f"checkpoint {cp.label} signed link "
-                                        f"{cp.link[:12]}… at {cp.seq}; the log gives "
-                                        f"{hex_[:12]}…"))
-        expected = max(expected, seq + 1)
-        report.events += 1
-        report.head_seq, report.head = seq, hex_
-    for seq, cps in by_seq.items():
-        for cp in cps:
-            found.append(Divergence(min(seq, report.head_seq + 1), f"checkpoint {cp.label} at "
-                                    f"{seq} is beyond the log's end ({report.head_seq})"))
-    extra = [s for s in links_ if s > report.head_seq]
-    if extra:
-        found.append(Divergence(min(extra), f"audit rows up to {max(extra)} beyond the log's "
-                                f"end ({report.head_seq})"))
-    if found:
-        report.divergence = min(found, key=lambda d: d.seq)
-    return report
+        check.add(seq, subject, data, has_row=seq in links_, row_link=links_.get(seq))
+    extra = [s for s in links_ if s > check.report.head_seq]
+    return check.finish((min(extra), max(extra)) if extra else None)

@@ -1,8 +1,11 @@
 """Audit services (审计): reading the log as stored, signed checkpoints, verification, replay as of
 a point, and exports. The chain itself is `domain.chain`; the audit rows are `projections.audit`.
 
-- **Reading the log**: `read_log` returns every stored message of EVENTS (sequence, subject,
-  exact bytes, stored timestamp) in stream order, through an ordered push consumer.
+- **Reading the log**: `iter_log` yields every stored message of EVENTS (sequence, subject,
+  exact bytes, stored timestamp) in stream order, a chunk at a time, with a bounded window read
+  ahead; `read_log` gathers them into a list (tests, small logs). `verify_log` and `replay_log`
+  stream: memory holds a few chunks and a page of rows whatever the log's length (issue 19: a
+  million events in ≤ 512 MB; `jiedu bench --parts verify`).
 - **Checkpoints**: the stream `CHECKPOINTS` (subjects ``jiedu.checkpoints.>``, file storage,
   deny_delete, deny_purge) holds signed chain heads, one JSON object per message. On-demand
   checkpoints go to ``jiedu.checkpoints.on_demand``; a quarter's goes to
@@ -13,6 +16,8 @@ a point, and exports. The chain itself is `domain.chain`; the audit rows are `pr
   public key and the audit rows in, a report out. It recomputes the chain (`domain.chain`), and
   recomputes every audit row from its message and compares it column by column, so an edited
   audit row is named by its sequence just as a changed, removed, inserted or reordered event is.
+  `Verification` is the same check a chunk at a time; `verify_log` feeds it the log as read and
+  the store's audit rows a chunk's range of sequences at a time (`StoreAuditRows`).
 - **Replay** (`replay`): every projection of `projections.ALL` is built into a fresh SQLite
   store under the output directory from a prefix of the log, then each table is exported as
   canonical JSON Lines plus a manifest. As of a sequence: that prefix. As of a time, by default
@@ -37,13 +42,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import functools
 import hashlib
 import html
 import io
+import itertools
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -51,8 +57,10 @@ from typing import Any, Literal
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
 
 from domain import chain
@@ -62,7 +70,7 @@ from events import streams
 from events.codec import loads
 from projections import ALL
 from projections.audit import TRAIL, AuditTrail, row_of
-from projections.base import Projection, Row, Stored
+from projections.base import Projection, Row, Stored, Table
 from services.adapters import logs
 from services.adapters.readmodels import SQLITE_FILE, Incident, ReadStore, SQLiteStore
 from services.projector import Feed, UnitOfWork, head, stored_of
@@ -77,37 +85,144 @@ PUBLIC_KEY_FILE = "office_ed25519.pub.pem"
 # ── reading the log as stored ────────────────────────────────────────────────────────────────
 
 
-async def read_log(
-    js: JetStreamContext, upto: int | None = None, batch: int = 2000, *, partial: bool = False
-) -> list[Stored]:
-    """Every stored message of EVENTS from its first up to `upto` (default: the stream's last
-    sequence now), gaps and all. If the stream stops delivering before its own last sequence
-    (messages lost from its store files) this raises TimeoutError, unless `partial`: then it
-    returns what it read, for `verify` to name where the log falls short."""
+LOG_CHUNK = 2000
+"""Messages per chunk when the log is read as a stream: what a reader of the log holds at once
+(two chunks with the one being read), whatever the log's length."""
+
+
+async def iter_log(
+    js: JetStreamContext, upto: int | None = None, batch: int = LOG_CHUNK, *,
+    partial: bool = False,
+) -> AsyncGenerator[list[Stored], None]:
+    """The stored messages of EVENTS from its first up to `upto` (default: the stream's last
+    sequence now), gaps and all, in stream order, as chunks of at most `batch` messages: a
+    reader holds one chunk, not the log. If the stream stops delivering before its own last
+    sequence (messages lost from its store files) this raises TimeoutError, unless `partial`:
+    then it ends where the stream stopped, for `verify` to name where the log falls short.
+
+    A push consumer of its own (ephemeral) whose window is acknowledged a chunk at a time
+    (`max_ack_pending`: `READ_AHEAD` chunks): what is read ahead of the reader is bounded, as
+    fast as an ordered consumer otherwise. (An ordered consumer delivers up to the server's
+    flow-control window, 32 MiB of messages, ahead of a slow reader: a replay at ~1,000
+    events/s gathered tens of thousands of messages.) Messages come in stream order (one
+    consumer, one connection, never redelivered); `verify` names any gap or disorder anyway.
+    Close it (`contextlib.aclosing`) when stopping early: that deletes the consumer."""
     info = await js.stream_info(streams.EVENTS)
     top = int(info.state.last_seq)
     end = top if upto is None else min(upto, top)
-    out: list[Stored] = []
     if end <= 0 or not info.state.messages:
-        return out
-    feed = await Feed(js, 1).open()
+        return
+    window = batch * READ_AHEAD
+    sub = await js.subscribe(
+        streams.ALL_EVENTS, stream=streams.EVENTS, manual_ack=True,
+        config=ConsumerConfig(
+            ack_policy=AckPolicy.ALL, max_ack_pending=window, ack_wait=ACK_WAIT_S,
+            max_deliver=1, deliver_policy=DeliverPolicy.ALL, mem_storage=True,
+            inactive_threshold=READ_WAIT_S * 4,
+        ),
+    )
+    last = 0
     try:
         while True:
-            msgs = await feed.take(batch, READ_WAIT_S)
+            msgs = await _take(sub, batch, READ_WAIT_S)
             if not msgs:
                 if partial:
-                    return out
-                last = out[-1].seq if out else 0
+                    return
                 raise TimeoutError(f"EVENTS stopped delivering after {last} of {end}")
+            chunk: list[Stored] = []
+            done = False
             for m in msgs:
                 s = stored_of(m)
                 if s.seq > end:
-                    return out
-                out.append(s)
+                    done = True
+                    break
+                chunk.append(s)
                 if s.seq >= end:
-                    return out
+                    done = True
+                    break
+            if chunk:
+                last = chunk[-1].seq
+                yield chunk
+            if done:
+                return
+            await msgs[-1].ack()  # all up to here: the server may send as many more
     finally:
-        await feed.close()
+        with contextlib.suppress(Exception):  # gone with the connection, or by inactivity
+            consumer = (await sub.consumer_info()).name
+            await sub.unsubscribe()
+            await js.delete_consumer(streams.EVENTS, consumer)
+
+
+READ_AHEAD = 3
+"""Chunks the server may deliver beyond the last one handed on (its `max_ack_pending`)."""
+ACK_WAIT_S = 3600.0
+"""Never redeliver (`max_deliver` 1): the ack only opens the window."""
+
+
+async def _take(sub: JetStreamContext.PushSubscription, limit: int, timeout: float) -> list[Msg]:
+    """Wait up to `timeout` seconds for one message, then add whatever else is already here,
+    up to `limit`; [] if nothing came. (As `services.projector.Feed.take`: the queue drained
+    directly, as next_msg costs a task per message.)"""
+    try:
+        batch = [await sub.next_msg(timeout=timeout)]
+    except NatsTimeout:
+        return []
+    queue = sub._pending_queue
+    while len(batch) < limit:
+        try:
+            msg = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        sub._pending_size -= len(msg.data)
+        queue.task_done()
+        batch.append(msg)
+    return batch
+
+
+async def read_log(
+    js: JetStreamContext, upto: int | None = None, batch: int = LOG_CHUNK, *,
+    partial: bool = False,
+) -> list[Stored]:
+    """`iter_log` gathered into one list: every stored message in memory, for tests and small
+    logs. `verify_log` and `replay_log` stream instead."""
+    out: list[Stored] = []
+    async with contextlib.aclosing(iter_log(js, upto, batch, partial=partial)) as chunks:
+        async for chunk in chunks:
+            out += chunk
+    return out
+
+
+async def pipe(
+    chunks: AsyncGenerator[list[Stored], None], sink: Callable[[list[Stored]], bool], depth: int = 2
+) -> None:
+    """Hand each chunk of the log to `sink` in a worker thread (it may block: SQLite, hashing),
+    while the next chunks are read, at most `depth` of them held ahead: reading and checking
+    overlap, memory stays bounded. `sink` returns False to stop reading (a replay as of a
+    point reached it)."""
+    queue: asyncio.Queue[list[Stored] | None] = asyncio.Queue(maxsize=depth)
+
+    async def produce() -> None:
+        async with contextlib.aclosing(chunks) as source:
+            async for chunk in source:
+                await queue.put(chunk)
+        await queue.put(None)
+
+    producer = asyncio.create_task(produce())
+    try:
+        while True:
+            getting = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getting, producer}, return_when=asyncio.FIRST_COMPLETED)
+            if not getting.done() and producer.exception() is not None:
+                getting.cancel()  # the reader failed: its error is the caller's
+                await producer
+            chunk = await getting  # (a reader that ended left its end mark in the queue)
+            if chunk is None or not await asyncio.to_thread(sink, chunk):
+                break
+    finally:
+        if not producer.done():
+            producer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await producer
 
 
 READ_WAIT_S = 5.0
@@ -371,21 +486,28 @@ class AuditReport(chain.ChainReport):
 
 async def verify_log(
     js: JetStreamContext, store: ReadStore, key: Ed25519PublicKey | None, *,
-    skip_rows: bool = False,
+    skip_rows: bool = False, chunk: int = LOG_CHUNK,
 ) -> AuditReport:
     """`verify` on what the server holds now: the log (partially, if it stops short), the
     checkpoints, and the store's audit rows (unless `skip_rows`) and incidents. NotFoundError
-    when there never was a log here: nothing to compare (`jiedu audit verify`, the console)."""
+    when there never was a log here: nothing to compare (`jiedu audit verify`, the console).
+
+    Streaming: the log is read in chunks of `chunk` messages and each chunk is checked (chain,
+    checkpoints, decoding, its audit rows, fetched by the chunk's range of sequences) while the
+    next is read; memory holds a few chunks, not the log or the trail. The checkpoints are
+    read first: one signed while the log is read is not beyond the log's end."""
     state = await log_state(js)
-    log = await read_log(js, partial=True) if state.events_last is not None else []
     checkpoints = await read_checkpoints(js)
     incidents = await asyncio.to_thread(store.incidents)
-    rows = None if skip_rows else await asyncio.to_thread(audit_rows, store)
-    if state.events_last is None and not checkpoints and not rows:
+    rows = None if skip_rows else StoreAuditRows(store)
+    if state.events_last is None and not checkpoints and (
+        rows is None or not await asyncio.to_thread(rows.summary, 0)
+    ):
         raise NotFoundError
-    return await asyncio.to_thread(
-        functools.partial(verify, log, checkpoints, key, rows, state=state, incidents=incidents)
-    )
+    check = Verification(checkpoints, key, rows, state=state, incidents=incidents)
+    if state.events_last is not None:
+        await pipe(iter_log(js, batch=chunk, partial=True), check.feed)
+    return await asyncio.to_thread(check.finish)
 
 
 LAST_VERIFY = "last-verify.json"
@@ -424,6 +546,220 @@ def _differs(expected: Row, found: Row) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RowSummary:
+    """What the whole audit trail holds, beside the rows compared chunk by chunk."""
+
+    count: int = 0
+    last: int = 0
+    """The highest sequence with a row (0: none)."""
+    unlinked: int = 0
+    """Rows without a link (written by a projector that passed no stored message)."""
+    first_unlinked: int | None = None
+    beyond: tuple[int, int] | None = None
+    """(lowest, highest) sequence of the rows after the log's last message read."""
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+
+class AuditRows(ABC):
+    """The audit trail as `Verification` reads it: the rows of a range of sequences at a time
+    (one chunk of the log), and a summary of all of them at the end."""
+
+    @abstractmethod
+    def between(self, seqs: Sequence[int]) -> Mapping[int, Row]:
+        """The rows at the sequences `seqs` (sorted ascending; those without a row are not in
+        the answer)."""
+
+    @abstractmethod
+    def summary(self, head_seq: int) -> RowSummary:
+        """Counts over every row; `beyond`: the rows after `head_seq`."""
+
+
+class MemoryAuditRows(AuditRows):
+    """Rows given as an iterable (the pure `verify`), held in a dict by sequence."""
+
+    def __init__(self, rows: Iterable[Row]) -> None:
+        self.rows = {int(r["seq"]): r for r in rows}
+
+    def between(self, seqs: Sequence[int]) -> Mapping[int, Row]:
+        return self.rows
+
+    def summary(self, head_seq: int) -> RowSummary:
+        unlinked = [s for s, r in self.rows.items() if not r.get("link")]
+        extra = [s for s in self.rows if s > head_seq]
+        return RowSummary(
+            len(self.rows), max(self.rows, default=0), len(unlinked), min(unlinked, default=None),
+            (min(extra), max(extra)) if extra else None,
+        )
+
+
+class StoreAuditRows(AuditRows):
+    """The live audit trail of a read store, read one range of sequences at a time (one
+    indexed query per chunk of the log: `seq` is the table's key), and summed up by the
+    database. Each range is its own read transaction: a generation switched meanwhile (a
+    rebuild finished) answers the later ranges, and holds the same rows."""
+
+    def __init__(self, store: ReadStore) -> None:
+        self.store = store
+        self.projection = AuditTrail()
+
+    def between(self, seqs: Sequence[int]) -> Mapping[int, Row]:
+        if not seqs:
+            return {}
+        low, high = seqs[0], seqs[-1]
+        if high - low < 4 * len(seqs):  # the log as read: dense, one range scan
+            found = self.store.select(
+                self.projection, TRAIL, order_by=("seq",), after=(low - 1,), limit=high - low + 1
+            )
+        else:  # a log read out of order (a forgery fed to `verify`): just these
+            found = self.store.select(self.projection, TRAIL, {"seq": tuple(seqs)})
+        return {int(r["seq"]): r for r in found if low <= r["seq"] <= high}
+
+    def summary(self, head_seq: int) -> RowSummary:
+        with self.store.transaction(write=False) as tx:
+            live = tx.live(self.projection.name)
+            if live is None:
+                return RowSummary()
+            table = tx.q(live.physical(TRAIL))
+            no_link = "(\"link\" IS NULL OR \"link\" = '')"
+            count, last, unlinked, first_unlinked = tx.rows(
+                f"SELECT COUNT(*), MAX(seq), SUM(CASE WHEN {no_link} THEN 1 ELSE 0 END), "
+                f"MIN(CASE WHEN {no_link} THEN seq END) FROM {table}"
+            )[0]
+            low, high = tx.rows(f"SELECT MIN(seq), MAX(seq) FROM {table} WHERE seq > ?",
+                                [head_seq])[0]
+        return RowSummary(
+            int(count), int(last or 0), int(unlinked or 0),
+            None if first_unlinked is None else int(first_unlinked),
+            None if low is None else (int(low), int(high)),
+        )
+
+
+UNDECODABLE_NAMED = 20
+"""How many undecodable sequences a report names (it counts them all)."""
+
+
+class Verification:
+    """`verify`, a chunk of the log at a time: `feed` each chunk in the order read, then
+    `finish`. What it holds between chunks is bounded (the running link, the checkpoints, the
+    divergence found so far, counts), so the log and the audit trail can be of any length.
+
+    Per message, as `verify` describes: chain it (`domain.chain.ChainCheck`), decode it, and
+    compare its audit row (fetched with the chunk's other rows from `rows`) column by column.
+    After the first row that differs no more rows are compared (the chain still is)."""
+
+    def __init__(
+        self,
+        checkpoints: Sequence[Checkpoint],
+        public_key: Ed25519PublicKey | None,
+        rows: AuditRows | None,
+        *,
+        state: LogState | None = None,
+        incidents: Sequence[Incident] = (),
+    ) -> None:
+        self.chain = chain.ChainCheck(checkpoints, public_key)
+        self.rows = rows
+        self.state = state
+        self.skipped = {i.sequence: i for i in incidents if not i.open}
+        self.found: Divergence | None = None
+        """The lowest (first on a tie) divergence of a message against its row."""
+        self.comparing = True
+        self.undecodable = 0
+        self.undecodable_named: list[int] = []
+        self.without_row: list[int] = []
+        """Sequences of the log without an audit row (and not skipped), each lower than every
+        one before it: the first of them at or below the trail's last row is the missing row
+        `verify` names, whatever that last row turns out to be (one entry for a log in order)."""
+
+    def feed(self, messages: Sequence[Stored | tuple[int, str, bytes]]) -> bool:
+        """Check one chunk of the log (in the order read). Always True: read on."""
+        log = [m if isinstance(m, Stored) else Stored(*m) for m in messages]
+        rows = self.rows.between(sorted({m.seq for m in log})) if self.rows is not None else {}
+        for m in log:
+            row = rows.get(m.seq)
+            self.chain.add(m.seq, m.subject, m.data, has_row=row is not None,
+                           row_link=None if row is None else row.get("link"))
+            if self.rows is not None and row is None and m.seq not in self.skipped and (
+                not self.without_row or m.seq < self.without_row[-1]
+            ):
+                self.without_row.append(m.seq)
+            if self.comparing:
+                self._compare(m, row)
+        return True
+
+    def _compare(self, m: Stored, row: Row | None) -> None:
+        try:
+            event = loads(m.data)
+        except Exception as e:  # stored bytes that are no event
+            if row is not None:  # the audit row says an event was there: a forged body
+                self._found(Divergence(m.seq, f"stored bytes do not decode: {e}"[:200]))
+            else:  # an incident, reported at the end
+                self.undecodable += 1
+                if len(self.undecodable_named) < UNDECODABLE_NAMED:
+                    self.undecodable_named.append(m.seq)
+            return
+        if row is None:
+            return
+        expected = row_of(event, m.seq, m, None)
+        column = _differs(expected, row)
+        if column is not None:
+            self._found(Divergence(
+                m.seq, f"audit row {m.seq} column {column!r} is {row.get(column)!r}; the "
+                f"log gives {expected[column]!r}"))
+            self.comparing = False
+
+    def _found(self, d: Divergence) -> None:
+        if self.found is None or d.seq < self.found.seq:
+            self.found = d
+
+    def finish(self) -> AuditReport:
+        """The report: the chain's, the rows' and what the server says, the lowest divergence
+        first (see `verify`)."""
+        head_seq = self.chain.report.head_seq
+        summary = self.rows.summary(head_seq) if self.rows is not None else RowSummary()
+        found = self.chain.finish(summary.beyond)
+        report = AuditReport(
+            head_seq=found.head_seq, head=found.head, events=found.events, rows=summary.count,
+            checkpoints=found.checkpoints,
+        )
+        # what the server says is missing first: at the same sequence, it is the cause
+        divergences = _short(self.state, found.head_seq) if self.state is not None else []
+        divergences += [found.divergence] if found.divergence else []
+        divergences += [self.found] if self.found else []
+        if self.undecodable:
+            named = self.undecodable_named
+            skipped = self.skipped
+            report.notes.append(
+                f"{self.undecodable} stored message(s) are no event of the catalogue, from "
+                f"sequence {named[0]}: incidents (`jiedu incidents`); "
+                + ", ".join(
+                    f"{s} skipped by {skipped[s].skipped_by} at {skipped[s].skipped_at}: "
+                    f"{skipped[s].reason}" if s in skipped else f"{s} open"
+                    for s in named
+                )
+            )
+        if self.rows is not None:
+            missing = next((s for s in self.without_row if s <= summary.last), None)
+            if missing is not None:
+                divergences.append(Divergence(missing, f"no audit row for sequence {missing}"))
+            if summary.unlinked:
+                report.notes.append(
+                    f"{summary.unlinked} audit row(s) carry no link, from sequence "
+                    f"{summary.first_unlinked}: the projector that wrote them passed no stored "
+                    "messages (wire `apply_stored`)"
+                )
+            if summary.last < found.head_seq:
+                report.notes.append(
+                    f"audit trail reaches sequence {summary.last}; the log {found.head_seq} "
+                    "(later rows not yet projected, checked by the chain only)"
+                )
+        if divergences:
+            report.divergence = min(divergences, key=lambda d: d.seq)
+        return report
+
+
 def verify(
     messages: Iterable[Stored | tuple[int, str, bytes]],
     checkpoints: Sequence[Checkpoint],
@@ -432,6 +768,7 @@ def verify(
     *,
     state: LogState | None = None,
     incidents: Sequence[Incident] = (),
+    chunk: int = LOG_CHUNK,
 ) -> AuditReport:
     """Check the log against itself (the chain), the signed checkpoints and the audit rows.
 
@@ -444,71 +781,18 @@ def verify(
     `state` (what the server says the streams hold): a log that delivers less than its own
     last sequence, or a missing EVENTS or CHECKPOINTS, is a divergence at the first sequence
     missing. `incidents`: undecodable events the projections met; one an operator skipped has
-    no audit row, which is then a note (with the decision), not a divergence."""
-    log = [m if isinstance(m, Stored) else Stored(*m) for m in messages]
-    rows = {int(r["seq"]): r for r in audit_rows} if audit_rows is not None else {}
-    links: Mapping[int, str | None] = {s: r.get("link") for s, r in rows.items()}
-    found = chain.verify_chain(
-        ((m.seq, m.subject, m.data) for m in log), checkpoints, public_key, links
+    no audit row, which is then a note (with the decision), not a divergence.
+
+    `messages` is consumed `chunk` at a time (`Verification`); the rows are held in memory:
+    `verify_log` reads them from the store a chunk's range at a time instead."""
+    check = Verification(
+        checkpoints, public_key, None if audit_rows is None else MemoryAuditRows(audit_rows),
+        state=state, incidents=incidents,
     )
-    report = AuditReport(
-        head_seq=found.head_seq, head=found.head, events=found.events, rows=len(rows),
-        checkpoints=found.checkpoints,
-    )
-    # what the server says is missing first: at the same sequence, it is the cause
-    divergences = _short(state, found.head_seq) if state is not None else []
-    divergences += [found.divergence] if found.divergence else []
-    skipped = {i.sequence: i for i in incidents if not i.open}
-    undecodable: list[int] = []
-    for m in log:
-        try:
-            event = loads(m.data)
-        except Exception as e:  # stored bytes that are no event
-            if m.seq in rows:  # the audit row says an event was there: a forged body
-                divergences.append(Divergence(m.seq, f"stored bytes do not decode: {e}"[:200]))
-            else:  # an incident, reported below
-                undecodable.append(m.seq)
-            continue
-        row = rows.get(m.seq) if audit_rows is not None else None
-        if row is None:
-            continue
-        column = _differs(row_of(event, m.seq, m, None), row)
-        if column is not None:
-            expected = row_of(event, m.seq, m, None)
-            divergences.append(Divergence(
-                m.seq, f"audit row {m.seq} column {column!r} is {row.get(column)!r}; the "
-                f"log gives {expected[column]!r}"))
-            break
-    if undecodable:
-        report.notes.append(
-            f"{len(undecodable)} stored message(s) are no event of the catalogue, from sequence "
-            f"{undecodable[0]}: incidents (`jiedu incidents`); "
-            + ", ".join(
-                f"{s} skipped by {skipped[s].skipped_by} at {skipped[s].skipped_at}: "
-                f"{skipped[s].reason}" if s in skipped else f"{s} open"
-                for s in undecodable[:20]
-            )
-        )
-    if audit_rows is not None:
-        last_row = max(rows, default=0)
-        for m in log:
-            if m.seq not in rows and m.seq <= last_row and m.seq not in skipped:
-                divergences.append(Divergence(m.seq, f"no audit row for sequence {m.seq}"))
-                break
-        unlinked = [s for s, r in rows.items() if not r.get("link")]
-        if unlinked:
-            report.notes.append(
-                f"{len(unlinked)} audit row(s) carry no link, from sequence {min(unlinked)}: the "
-                "projector that wrote them passed no stored messages (wire `apply_stored`)"
-            )
-        if last_row < found.head_seq:
-            report.notes.append(
-                f"audit trail reaches sequence {last_row}; the log {found.head_seq} "
-                "(later rows not yet projected, checked by the chain only)"
-            )
-    if divergences:
-        report.divergence = min(divergences, key=lambda d: d.seq)
-    return report
+    it = iter(messages)
+    while part := list(itertools.islice(it, chunk)):
+        check.feed(part)
+    return check.finish()
 
 
 def _short(state: LogState, read_to: int) -> list[Divergence]:
@@ -527,7 +811,8 @@ def _short(state: LogState, read_to: int) -> list[Divergence]:
 
 
 def audit_rows(store: ReadStore) -> list[Row]:
-    """Every row of the live audit trail, in sequence order."""
+    """Every row of the live audit trail, in sequence order, in memory (tests, small trails:
+    `verify_log` reads them a range at a time)."""
     return store.select(AuditTrail(), TRAIL, order_by=("seq",))
 
 
@@ -583,6 +868,132 @@ def replayed() -> tuple[Projection, ...]:
     return (*ALL, AuditTrail())
 
 
+EXPORT_PAGE = 250
+"""Rows per page when a replayed table is written out: what the export holds at once."""
+
+
+class Replayer:
+    """A replay into a fresh SQLite store under `out`, fed a chunk of the log at a time
+    (`feed`), then exported (`finish`) table by table, page by page: memory holds a chunk of
+    messages and a page of rows, whatever the log's length. Synchronous: use a thread.
+
+    `as_of` (see `prefix`): the replay takes messages while they are at or before it, and
+    `feed` answers False once one is after it (read no further). Refuses an `out` that already
+    holds a store."""
+
+    def __init__(
+        self,
+        out: Path,
+        projections: Sequence[Projection] | None = None,
+        *,
+        as_of: int | datetime | None = None,
+        by: By = "recorded",
+        batch: int = 1000,
+    ) -> None:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / SQLITE_FILE
+        if path.exists():
+            raise FileExistsError(f"{path} exists: replay into a new directory")
+        self.out, self.as_of, self.by, self.batch = out, as_of, by, batch
+        self.projections = projections if projections is not None else replayed()
+        self.store = SQLiteStore(path)
+        try:
+            self.store.ensure()
+            self.gens = [(p, self.store.ensure_live(p)) for p in self.projections]
+        except BaseException:
+            self.store.close()
+            raise
+        self.current, self.seq = chain.GENESIS, 0
+        self.stopped = False
+
+    def _within(self, m: Stored) -> bool:
+        """Is `m` part of the replay as of `as_of`? (`prefix`, one message at a time.)"""
+        as_of = self.as_of
+        if as_of is None:
+            return True
+        if isinstance(as_of, int):
+            return m.seq <= as_of
+        if self.by == "recorded":
+            if m.stored_at is None:
+                raise ValueError(f"sequence {m.seq} has no stored time")
+            return m.stored_at <= as_of
+        return loads(m.data).occurred_at <= as_of
+
+    def feed(self, messages: Sequence[Stored]) -> bool:
+        """Apply a chunk of the log (in log order) to every projection, `batch` messages per
+        transaction. False once the replay has reached `as_of`: the rest of the log is after it."""
+        if self.stopped:
+            return False
+        taken: list[Stored] = []
+        for m in messages:
+            if not self._within(m):
+                self.stopped = True
+                break
+            self.current, self.seq = chain.link(self.current, m.seq, m.subject, m.data), m.seq
+            taken.append(m)
+        for start in range(0, len(taken), self.batch):
+            self._apply(taken[start : start + self.batch])
+        return not self.stopped
+
+    def _apply(self, chunk: Sequence[Stored]) -> None:
+        events = [(m, loads(m.data)) for m in chunk]
+        for p, gen in self.gens:
+            with self.store.transaction(write=True) as tx:
+                work = UnitOfWork(tx, gen)
+                work.prefetch(k for _, e in events for k in p.touches(e))
+                for m, e in events:
+                    p.apply_stored(m, e, work)
+                work.flush()
+                tx.set_position(gen.name, events[-1][0].seq)
+
+    def finish(self) -> Replayed:
+        """Export every table (canonical JSON Lines, page by page in key order) and write
+        ``manifest.json``; closes the store."""
+        try:
+            files: dict[str, str] = {}
+            counts: dict[str, int] = {}
+            for p, gen in self.gens:
+                for table in p.tables:
+                    digest, counts[table.name] = self._export(table, gen.physical(table))
+                    files[table.name] = digest
+            manifest = {
+                "as_of_seq": self.seq, "head": self.current.hex(), "chain": "jiedu/audit-chain/v1",
+                "projections": {p.name: p.version for p in self.projections},
+                "tables": {t: {"rows": counts[t], "sha256": files[t]} for t in sorted(files)},
+            }
+            (self.out / "manifest.json").write_bytes(
+                orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
+            )
+            return Replayed(self.out, self.seq, self.current.hex(), files)
+        finally:
+            self.close()
+
+    def _export(self, table: Table, physical: str) -> tuple[str, int]:
+        """Write `table` as `<name>.jsonl`, a page of rows at a time in key order (the order
+        of a whole-table select, so the bytes are those of `to_jsonl` over all rows); its
+        sha256 and row count."""
+        digest = hashlib.sha256()
+        count = 0
+        after: list[Any] | None = None
+        with (self.out / f"{table.name}.jsonl").open("wb") as f:
+            while True:
+                with self.store.transaction(write=False) as tx:
+                    rows = tx.select(table, physical, limit=EXPORT_PAGE, after=after)
+                if not rows:
+                    break
+                body = to_jsonl(rows)
+                f.write(body)
+                digest.update(body)
+                count += len(rows)
+                after = [rows[-1][k] for k in table.key]
+                if len(rows) < EXPORT_PAGE:
+                    break
+        return digest.hexdigest(), count
+
+    def close(self) -> None:
+        self.store.close()
+
+
 def replay(
     messages: Iterable[Stored],
     out: Path,
@@ -590,70 +1001,36 @@ def replay(
     *,
     batch: int = 1000,
 ) -> Replayed:
-    """Build every projection (default: `replayed()`) from `messages` (a prefix of the log) into a fresh SQLite store
-    under `out`, export every table, and write ``manifest.json``. Synchronous: use a thread.
-    Refuses an `out` that already holds a store."""
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / SQLITE_FILE
-    if path.exists():
-        raise FileExistsError(f"{path} exists: replay into a new directory")
-    projections = projections if projections is not None else replayed()
-    store = SQLiteStore(path)
-    store.ensure()
+    """Build every projection (default: `replayed()`) from `messages` (a prefix of the log)
+    into a fresh SQLite store under `out`, export every table, and write ``manifest.json``.
+    Synchronous: use a thread. Refuses an `out` that already holds a store. `messages` is
+    consumed a chunk at a time (`Replayer`)."""
+    replayer = Replayer(out, projections, batch=batch)
     try:
-        gens = [(p, store.ensure_live(p)) for p in projections]
-        current, seq = chain.GENESIS, 0
-        chunk: list[Stored] = []
-
-        def flush() -> None:
-            events = [(m, loads(m.data)) for m in chunk]
-            for p, gen in gens:
-                with store.transaction(write=True) as tx:
-                    work = UnitOfWork(tx, gen)
-                    work.prefetch(k for _, e in events for k in p.touches(e))
-                    for m, e in events:
-                        p.apply_stored(m, e, work)
-                    work.flush()
-                    tx.set_position(gen.name, events[-1][0].seq)
-            chunk.clear()
-
-        for m in messages:
-            current, seq = chain.link(current, m.seq, m.subject, m.data), m.seq
-            chunk.append(m)
-            if len(chunk) >= batch:
-                flush()
-        if chunk:
-            flush()
-        files: dict[str, str] = {}
-        counts: dict[str, int] = {}
-        with store.transaction(write=False) as tx:
-            for p, gen in gens:
-                for table in p.tables:
-                    rows = tx.select(table, gen.physical(table))
-                    body = to_jsonl(rows)
-                    (out / f"{table.name}.jsonl").write_bytes(body)
-                    files[table.name] = hashlib.sha256(body).hexdigest()
-                    counts[table.name] = len(rows)
-        manifest = {
-            "as_of_seq": seq, "head": current.hex(), "chain": "jiedu/audit-chain/v1",
-            "projections": {p.name: p.version for p in projections},
-            "tables": {t: {"rows": counts[t], "sha256": files[t]} for t in sorted(files)},
-        }
-        (out / "manifest.json").write_bytes(
-            orjson.dumps(manifest, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"
-        )
-        return Replayed(out, seq, current.hex(), files)
-    finally:
-        store.close()
+        it = iter(messages)
+        while part := list(itertools.islice(it, LOG_CHUNK)):
+            replayer.feed(part)
+    except BaseException:
+        replayer.close()
+        raise
+    return replayer.finish()
 
 
 async def replay_log(
-    js: JetStreamContext, out: Path, as_of: int | datetime | None, by: By = "recorded"
+    js: JetStreamContext, out: Path, as_of: int | datetime | None, by: By = "recorded",
+    *, chunk: int = LOG_CHUNK,
 ) -> Replayed:
-    """Read the log and replay it as of `as_of` (None: everything) into `out`."""
-    log = await read_log(js, as_of if isinstance(as_of, int) else None)
-    n = len(log) if as_of is None else await asyncio.to_thread(prefix, log, as_of, by)
-    return await asyncio.to_thread(replay, log[:n], out)
+    """Read the log and replay it as of `as_of` (None: everything) into `out`, streaming: each
+    chunk of the log is applied while the next is read, and the reading stops at the first
+    message after `as_of`."""
+    replayer = await asyncio.to_thread(Replayer, out, as_of=as_of, by=by)
+    try:
+        upto = as_of if isinstance(as_of, int) else None
+        await pipe(iter_log(js, upto, chunk), replayer.feed)
+    except BaseException:
+        await asyncio.to_thread(replayer.close)
+        raise
+    return await asyncio.to_thread(replayer.finish)
 
 
 # ── queries ──────────────────────────────────────────────────────────────────────────────────

@@ -164,3 +164,15 @@ def test_the_fuzz_target_is_reported_when_the_part_runs(fuzz: dict[str, Any]) ->
     assert reported["fuzz.consumer_limit_errors"] == {
         "target": "== 0", "value": 0, "met": True,
     }
+
+
+def test_verify_and_replay_targets_belong_to_the_verify_part() -> None:
+    """`--parts verify` measures `verify.*` and `replay.*`: their targets are judged when it
+    ran, and absent when it did not."""
+    keys = {"verify.seconds", "verify.peak_rss_mb", "replay.peak_rss_mb"}
+    assert keys <= set(bench.TARGETS)
+    assert not keys & set(bench.targets({"n": 1}))
+    found = bench.targets({"verify": {"seconds": 21.0, "peak_rss_mb": 300.0},
+                           "replay": {"peak_rss_mb": 600.0}})
+    assert {k: found[k]["met"] for k in keys} == {
+        "verify.seconds": False, "verify.peak_rss_mb": True, "replay.peak_rss_mb": False}

@@ -47,7 +47,8 @@ def bench_command(
     ] = None,
     parts: Annotated[
         str, typer.Option(
-            "--parts", help="which parts to run: ingest,latency,rebuild (default), report, qa, api, fuzz"
+            "--parts", help="which parts to run: ingest,latency,rebuild (default), report, qa, api, "
+            "fuzz (the hostile mix vs good events), verify (audit verify and replay: seconds, peak RSS)"
         )
     ] = ",".join(bench.PARTS),
     latency_events: Annotated[
@@ -173,6 +174,20 @@ def table(result: dict[str, Any]) -> RichTable:
     qa = result.get("qa")
     if qa is not None:
         _qa_rows(t, qa, target)
+    ver = result.get("verify")
+    if ver is not None:
+        raw = ver["baseline"]
+        t.add_row("audit verify s (raw consumer)", _num(ver["seconds"]), _num(raw["seconds"]),
+                  _num(_ratio(ver["seconds"], raw["seconds"])), target("verify.seconds"))
+        t.add_row("  peak RSS MB", _num(ver["peak_rss_mb"]), _num(raw["peak_rss_mb"]), "",
+                  target("verify.peak_rss_mb"))
+        t.add_row("  verdict", "OK" if ver["ok"] else f"DIVERGENCE {ver['divergence']}")
+    rep = result.get("replay")
+    if rep is not None:
+        t.add_row("replay s (raw consumer)", _num(rep["seconds"]), _num(rep["baseline_seconds"]),
+                  _num(_ratio(rep["seconds"], rep["baseline_seconds"])), "")
+        t.add_row("  peak RSS MB", _num(rep["peak_rss_mb"]), _num(rep["baseline_peak_rss_mb"]),
+                  "", target("replay.peak_rss_mb"))
     api = result.get("api")
     if api is not None:
         floor = api["baseline_healthz"]

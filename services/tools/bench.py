@@ -66,10 +66,11 @@ from domain.calendar import SHANGHAI
 from events import streams
 from events.organs import load_organs
 from projections import ALL
+from projections.audit import AuditTrail
 from projections.base import Row
 from projections.case_summary import CASES, CaseSummary
-from services import bootstrap, report
-from services.adapters import logs, natsserver
+from services import audit, bootstrap, report
+from services.adapters import logs, natsserver, permissions
 from services.adapters.config import Settings
 from services.adapters.eventlog import ensure_streams
 from services.adapters.identities import Credentials
@@ -90,11 +91,16 @@ Payload = tuple[str, bytes]
 """(intake subject, body)"""
 
 PARTS = ("ingest", "latency", "rebuild")
-OPTIONAL_PARTS = ("report", "qa", "api", "fuzz")
+OPTIONAL_PARTS = ("report", "qa", "api", "fuzz", "verify")
 """Run only when asked for: `--parts report`, issue 7's report at 100 departments × 10,000
 cases; `--parts qa`, issue 15's Q&A library (quality on the evaluation set, search latency at
 10,000 and 100,000 entries; `services.tools.bench_qa`); `--parts api`, the HTTP API's reads and
-intake (`services.tools.bench_api`); `--parts fuzz`, issue 19's hostile mix against good events."""
+intake (`services.tools.bench_api`); `--parts fuzz`, issue 19's hostile mix against good events;
+`--parts verify`, issue 19's `jiedu audit verify` and `jiedu replay` of N events (seconds and
+peak RSS, each in a child process, beside the raw ordered consumer)."""
+PART_OF = {"replay": "verify"}
+"""Figures of a result that an optional part of another name measures: `--parts verify`
+measures `verify.*` and `replay.*`."""
 RATE = 500.0
 """Events per second published for the latency part."""
 LATENCY_EVENTS = 5000
@@ -115,6 +121,9 @@ TARGETS = {
     "api.intake.ratio": ">= 0.5",
     "fuzz.ratio": ">= 0.5",
     "fuzz.consumer_limit_errors": "== 0",
+    "verify.seconds": "<= 20 at 1M",
+    "verify.peak_rss_mb": "<= 512 at 1M",
+    "replay.peak_rss_mb": "<= 512 at 1M",
 }
 
 Say = Callable[[str], None]
@@ -959,6 +968,159 @@ async def rebuild_part(
     }
 
 
+# ── verify and replay (issue 19: streaming, at a million events) ─────────────────────────────
+
+
+def _verify_child(
+    nats_url: str, credentials: str, data_dir: str, public_key: str, chunk: int
+) -> dict[str, Any]:
+    logs.configure("error")
+    bootstrap.tune_gc()  # as `jiedu` does at start
+    return asyncio.run(
+        _verify(nats_url, Path(credentials), Path(data_dir), Path(public_key), chunk)
+    )
+
+
+async def _verify(
+    nats_url: str, credentials: Path, data_dir: Path, public_key: Path, chunk: int
+) -> dict[str, Any]:
+    """`jiedu audit verify`'s work (`audit.verify_log`: the log, the checkpoints, the audit
+    trail of the store under `data_dir`), timed from the call to the report, reading the log
+    included."""
+    key = audit.load_public_key(public_key)
+    nc = await bootstrap.connect(
+        nats_url, "jiedu-audit-verify", party=permissions.AUDITOR, credentials=credentials
+    )
+    store = await asyncio.to_thread(open_store, None, data_dir)
+    try:
+        watch = Stopwatch()
+        report = await audit.verify_log(nc.jetstream(), store, key, chunk=chunk)
+        watch.stop()
+    finally:
+        await asyncio.to_thread(store.close)
+        await nc.close()
+    d = report.divergence
+    return {
+        "seconds": round(watch.seconds, 2),
+        "events_per_s": round(report.events / watch.seconds, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cpu_s": round(watch.cpu_s, 2),
+        "ok": report.ok,
+        "divergence": None if d is None else f"{d.seq}: {d.reason}",
+        "events": report.events,
+        "audit_rows": report.rows,
+        "checkpoints": report.checkpoints,
+    }
+
+
+def _replay_child(nats_url: str, credentials: str, out: str, chunk: int) -> dict[str, Any]:
+    logs.configure("error")
+    bootstrap.tune_gc()
+    figures = asyncio.run(_replay(nats_url, Path(credentials), Path(out), chunk))
+    exported = sum(f.stat().st_size for f in Path(out).glob("*.jsonl"))
+    return {**figures, "exported_mb": round(exported / 2**20, 1)}
+
+
+async def _replay(nats_url: str, credentials: Path, out: Path, chunk: int) -> dict[str, Any]:
+    """`jiedu replay`'s work (`audit.replay_log` of the whole log: every projection into a
+    fresh SQLite store, then every table exported), timed from the call to the manifest."""
+    nc = await bootstrap.connect(
+        nats_url, "jiedu-replay", party=permissions.AUDITOR, credentials=credentials
+    )
+    try:
+        watch = Stopwatch()
+        done = await audit.replay_log(nc.jetstream(), out, None, chunk=chunk)
+        watch.stop()
+    finally:
+        await nc.close()
+    return {
+        "seconds": round(watch.seconds, 2),
+        "events_per_s": round(done.as_of_seq / watch.seconds, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "cpu_s": round(watch.cpu_s, 2),
+        "as_of_seq": done.as_of_seq,
+        "tables": len(done.files),
+    }
+
+
+async def verify_part(
+    n: int, workdir: Path, *, say: Say = _quiet, chunk: int = audit.LOG_CHUNK,
+    replay: bool = True,
+) -> dict[str, Any]:
+    """Verify and replay of a log of N events, each in a child process of its own (its peak
+    RSS is its own alone), beside the raw ordered consumer of the same log (before and after;
+    the faster counts).
+
+    The log is filled as the rebuild's is (direct appends, facts only); the audit trail is
+    built as the running system builds it (the projector's `rebuild` of the audit projection,
+    which chains each stored message); the office key signs the head half-way and at the end
+    (`audit.checkpoint`). So the verify checks a valid chain, every audit row and two
+    checkpoints, and must report OK."""
+    store_dir = workdir / "verify-log"
+    say(f"verify: appending {n} events to EVENTS")
+    async with Server(workdir, sync_always=False, store=store_dir) as nc:
+        filled = await fill(nc, iter_payloads(n))
+    data_dir = workdir / "verify-data"
+    private, public = audit.key_paths(data_dir)
+    audit.init_keys(private, public)
+    server = Server(workdir, sync_always=True, store=store_dir)
+    creds = str(server.credentials.directory)
+    async with server as nc:
+        js = nc.jetstream()
+        say("verify: the audit trail, as the projector builds it")
+        store = await asyncio.to_thread(open_store, None, data_dir)
+        watch = Stopwatch()
+        try:
+            await rebuild(js, store, AuditTrail(), batch=DEFAULT_BATCH)
+        finally:
+            await asyncio.to_thread(store.close)
+        trail_s = watch.stop()
+        key = audit.load_private_key(private)
+        await audit.checkpoint(js, key, upto=max(filled // 2, 1))
+        await audit.checkpoint(js, key)
+        load_at_start = load()
+        say("verify: raw ordered consumer")
+        raw = [await in_child(_raw_child, server.url, creds, filled)]
+        say("verify: jiedu audit verify")
+        verified = await in_child(
+            _verify_child, server.url, creds, str(data_dir), str(public), chunk
+        )
+        replayed: dict[str, Any] | None = None
+        if replay:
+            say("verify: jiedu replay")
+            target = workdir / "verify-replay"
+            replayed = await in_child(_replay_child, server.url, creds, str(target), chunk)
+            shutil.rmtree(target, ignore_errors=True)
+        say("verify: raw ordered consumer again")
+        raw.append(await in_child(_raw_child, server.url, creds, filled))
+    shutil.rmtree(store_dir, ignore_errors=True)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    fastest = min(raw, key=lambda r: r["seconds"])
+    baseline = {
+        "seconds": fastest["seconds"],
+        "events_per_s": fastest["events_per_s"],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in raw),
+        "runs": raw,
+    }
+    verified["ratio"] = _ratio(verified["events_per_s"], baseline["events_per_s"])
+    setup = {
+        "events": filled,
+        "filled_by": "direct appends of the N payloads to EVENTS (facts only, no findings); "
+        "audit trail by the projector's rebuild; checkpoints at N/2 and N",
+        "audit_trail_build_s": round(trail_s, 2),
+        "chunk": chunk,
+        "load": {"start": load_at_start, "end": load()},
+    }
+    out: dict[str, Any] = {"verify": {**verified, "baseline": baseline, **setup}}
+    if replayed is not None:
+        replayed["ratio"] = _ratio(replayed["events_per_s"], baseline["events_per_s"])
+        out["replay"] = {
+            **replayed, "baseline_seconds": baseline["seconds"],
+            "baseline_peak_rss_mb": baseline["peak_rss_mb"],
+        }
+    return out
+
+
 # ── the whole benchmark ──────────────────────────────────────────────────────────────────────
 
 
@@ -1013,10 +1175,14 @@ def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "api.intake.ratio": lambda v: v >= 0.5,
         "fuzz.ratio": lambda v: v >= 0.5,
         "fuzz.consumer_limit_errors": lambda v: v == 0,
+        "verify.seconds": lambda v: v <= 20,
+        "verify.peak_rss_mb": lambda v: v <= 512,
+        "replay.peak_rss_mb": lambda v: v <= 512,
     }
     out: dict[str, dict[str, Any]] = {}
     for key, check in checks.items():
         part = key.split(".")[0]
+        part = PART_OF.get(part, part)
         if part in OPTIONAL_PARTS and part not in result:
             continue  # a part not asked for has no targets to report
         value = _get(result, key)
@@ -1095,6 +1261,8 @@ async def run(
             result["report"] = await asyncio.to_thread(report_part, workdir)
         if "qa" in parts:
             result["qa"] = await asyncio.to_thread(qa_part, workdir, postgres_url, say)
+        if "verify" in parts:
+            result.update(await verify_part(n, workdir, say=say))  # "verify" and "replay"
         for name, part in (more or {}).items():
             if name in parts:
                 result[name] = await part(workdir, say)
