@@ -39,6 +39,7 @@ from services.projector import (
     Feed,
     Projector,
     ProjectorService,
+    RowCache,
     Step,
     VersionConflict,
     commit_batch,
@@ -220,6 +221,41 @@ async def test_a_redelivered_batch_changes_nothing(nc: Client, stores: Stores) -
     )
     assert (gap.step, gap.position) == (Step.RESTART, 150)  # 151..200 never reached this feed
     assert await asyncio.to_thread(store.position, gen) == 150
+
+
+async def test_row_caches_of_two_writers_on_one_generation_never_go_stale(
+    nc: Client, stores: Stores
+) -> None:
+    """Each runner keeps its rows from one batch to the next (`RowCache`). When another writer
+    commits in between, the position shows it and the rows are read again; a batch that fails
+    leaves its runner with no rows at all. So the rows equal one clean run of the log."""
+    store = stores("caches")
+    await append(nc, range(60))
+    msgs = await _all(nc)
+    gen = await asyncio.to_thread(store.ensure_live, SUMMARY)
+    a, b = RowCache(), RowCache()
+
+    class Broken(CaseSummary):
+        def apply(self, event: Event, seq: int, rows: Rows) -> None:
+            super().apply(event, seq, rows)
+            raise RuntimeError("a projection's bug")
+
+    def commit(batch: list[Any], cache: RowCache, projection: Projection = SUMMARY) -> Any:
+        return commit_batch(store, projection, gen, batch, feed_start=1, live=True, cache=cache)
+
+    step = 13  # cases interleave in the log: consecutive batches touch the same cases
+    for i, start in enumerate(range(0, len(msgs), step)):
+        batch = msgs[start : start + step]
+        if i == 4:
+            assert a.state
+            with pytest.raises(RuntimeError):
+                await asyncio.to_thread(commit, batch, a, Broken())
+            assert a.state == {}  # what the failed batch changed in memory is gone
+        out = await asyncio.to_thread(commit, batch, b if i % 3 == 2 else a)
+        assert (out.step, out.position) == (Step.COMMITTED, min(start + step, len(msgs)))
+    assert a.state and b.state  # both kept rows between their batches
+    events = [(m.metadata.sequence.stream, loads(m.data)) for m in msgs]
+    assert await dump(store) == SUMMARY.run(events).rows(CASES)
 
 
 async def test_two_projectors_on_one_store_apply_each_event_once(
