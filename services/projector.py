@@ -136,7 +136,22 @@ class Feed:
             sub._pending_size -= len(msg.data)  # the bookkeeping next_msg would do
             queue.task_done()
             batch.append(msg)
+        await self._answer_flow_control()
         return batch
+
+    async def _answer_flow_control(self) -> None:
+        """Send the flow-control reply the server waits for, once every message sent before
+        its request has left the queue (what next_msg does, which this feed mostly bypasses).
+        Without it the reply waits for nats-py's poll every 0.25 s, and the server sends
+        nothing more meanwhile: the feed would stall while the batch is being committed
+        instead of filling the queue for the next one."""
+        assert self.sub is not None
+        jsi = self.sub._sub._jsi
+        if jsi is None or not jsi._fcr:
+            return
+        if jsi._fciseq - self.sub._pending_queue.qsize() >= jsi._fcd:
+            reply, jsi._fcr, jsi._fcd = jsi._fcr, None, 0
+            await self.js._nc.publish(reply)
 
     async def close(self) -> None:
         if self.sub is not None:

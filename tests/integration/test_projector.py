@@ -46,6 +46,7 @@ from services.projector import (
     head,
     lags,
     rebuild,
+    stored_of,
     wait_caught_up,
 )
 
@@ -194,6 +195,43 @@ async def test_an_event_published_to_the_intake_shows_in_the_case_summary(
     assert await dump(store) == await expected(nc)
     stop.set()
     await task
+
+
+async def test_the_feed_answers_flow_control_itself(nc: Client) -> None:
+    """The server stops sending to a push consumer until its flow-control request is answered.
+    The feed takes messages off the queue itself, so it answers too, as soon as the messages
+    sent before the request are taken: with nats-py's own answering (a poll every 0.25 s)
+    switched off, the whole log still arrives."""
+    js = nc.jetstream()
+    subject = streams.event_subject("drc", "C-1", "DraftSubmitted")
+    body = b"x" * 8000  # the feed does not decode: bytes enough to make the server ask
+    await asyncio.gather(*[await js.publish_async(subject, body) for _ in range(3000)])
+    top = await head(js)
+    feed = await Feed(js, 1).open()
+    try:
+        assert feed.sub is not None
+        jsi = feed.sub._sub._jsi
+        assert jsi is not None and jsi._fctask is not None
+        jsi._fctask.cancel()  # only the feed answers now
+        asked = 0
+        schedule = jsi.schedule_flow_control_response
+
+        def counted(reply: str) -> None:
+            nonlocal asked
+            asked += 1
+            schedule(reply)
+
+        jsi.schedule_flow_control_response = counted  # type: ignore[method-assign]
+        got: list[Any] = []
+        while len(got) < top:
+            batch = await feed.take(500, 3.0)
+            assert batch, f"stalled after {len(got)} of {top} messages"
+            got += batch
+            await asyncio.sleep(0.02)  # a commit: more arrives meanwhile
+        assert asked > 0  # the server did ask while messages were waiting
+        assert [stored_of(m).seq for m in got] == list(range(1, top + 1))
+    finally:
+        await feed.close()
 
 
 async def test_a_redelivered_batch_changes_nothing(nc: Client, stores: Stores) -> None:
