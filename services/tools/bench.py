@@ -381,12 +381,15 @@ def _watch(path: str, generation: str, conn: Connection, stop: ProcessEvent) -> 
     positions: list[int] = []
     last = -1
     conn.send("ready")
-    while not stop.is_set():
+    while True:
+        stopping = stop.is_set()  # set once the caller saw the last position: read it once more
         position = store.position(generation)
         if position != last:
             times.append(time.monotonic())
             positions.append(position)
             last = position
+        if stopping:
+            break
         time.sleep(0.0005)
     store.close()
     conn.send((times, positions))
