@@ -537,9 +537,9 @@ async def run_together(
 ) -> None:
     """Feed several projections' live generations from one reading of the log until `stop`.
 
-    Each batch is read once and each event decoded once, then applied to each projection (its
-    rows and its position together, as `commit_batch` does) in one transaction per store, each
-    projection in a savepoint of its own, all in one trip to a worker thread. The feed starts after the lowest position; a projection
+    Each batch is read once and each event decoded once, then applied to each projection in a
+    transaction of its own (its rows and its position together, as `commit_batch` does), all
+    in one trip to a worker thread. The feed starts after the lowest position; a projection
     already further on skips what it has. With `on_failure`, a projector that raises leaves
     the group and is handed over, so one broken projection does not stop the others; without
     it, the error propagates."""
@@ -583,52 +583,20 @@ async def run_together(
 def _commit_each(
     members: Sequence[Projector], msgs: Sequence[Msg], feed_start: int
 ) -> list[Result | Exception]:
-    """Commit one batch to every member: one transaction per store, each projection in a
-    savepoint of its own, so a projection that fails is rolled back alone and the others
-    commit (one commit per batch instead of one per projection: on PostgreSQL one flush of
-    its log instead of seven)."""
     batch = Batch(msgs)
-    results: dict[int, Result | Exception] = {}
-    stores: dict[int, list[tuple[int, Projector]]] = {}
-    for i, p in enumerate(members):
-        stores.setdefault(id(p.store), []).append((i, p))
-    for group in stores.values():
-        _commit_group(group, batch, feed_start, results)
-    return [results[i] for i in range(len(members))]
-
-
-def _commit_group(
-    group: Sequence[tuple[int, Projector]],
-    batch: Batch,
-    feed_start: int,
-    results: dict[int, Result | Exception],
-) -> None:
-    """`_commit_each` for the members on one store; results by member index."""
-    kept: list[tuple[Projector, Result, State]] = []
-    try:
-        with group[0][1].store.transaction(write=True) as tx:
-            for i, p in group:
-                assert p.generation is not None
-                tx.run(f"SAVEPOINT member_{i}")
-                try:
-                    result, state = _commit_in(
-                        tx, p.projection, p.generation, batch, feed_start, True, p.cache
-                    )
-                except Exception as e:  # reported to the caller for this projector alone
-                    tx.run(f"ROLLBACK TO SAVEPOINT member_{i}")
-                    results[i] = e
-                    continue
-                tx.run(f"RELEASE SAVEPOINT member_{i}")
-                results[i] = result
-                if state is not None:
-                    kept.append((p, result, state))
-    except Exception as e:  # the commit itself failed: none of the group's work is stored
-        for i, _ in group:
-            results[i] = e
-        return
-    for p, result, state in kept:  # committed: the rows are the store's now
+    out: list[Result | Exception] = []
+    for p in members:
         assert p.generation is not None
-        p.cache.keep(p.generation.name, result.position, state)
+        try:
+            out.append(
+                commit_batch(
+                    p.store, p.projection, p.generation, batch, feed_start=feed_start, live=True,
+                    cache=p.cache,
+                )
+            )
+        except Exception as e:  # reported to the caller for this projector alone
+            out.append(e)
+    return out
 
 
 # ── rebuild ──────────────────────────────────────────────────────────────────────────────────

@@ -39,11 +39,9 @@ from services.projector import (
     Feed,
     Projector,
     ProjectorService,
-    Result,
     RowCache,
     Step,
     VersionConflict,
-    _commit_each,
     commit_batch,
     head,
     lags,
@@ -503,57 +501,6 @@ class Fragile(Projection):
             raise RuntimeError("fragile: failing on purpose")
         row = rows.get(self.tables[0], event.case_id) or {"case_id": event.case_id, "events": 0}
         rows.put(self.tables[0], {**row, "events": row["events"] + 1})
-
-
-class Torn(Projection):
-    """Writes a row to one table, then fails writing the other (a value JSON cannot hold): the
-    first table's row reaches the database before the failure."""
-
-    name = "torn"
-    version = 1
-    tables = (
-        Table("torn_a", {"case_id": Type.TEXT}, key=("case_id",)),
-        Table("torn_b", {"case_id": Type.TEXT, "bad": Type.JSON}, key=("case_id",)),
-    )
-
-    def apply(self, event: Event, seq: int, rows: Rows) -> None:
-        rows.put(self.tables[0], {"case_id": event.case_id})
-        rows.put(self.tables[1], {"case_id": event.case_id, "bad": {"x": object()}})
-
-
-class Missing(Projection):
-    """Reads a table that was never created: the database refuses (PostgreSQL then refuses
-    every later statement of the transaction, unless rolled back to a savepoint)."""
-
-    name = "missing"
-    version = 1
-    tables = (Table("missing_here", {"case_id": Type.TEXT}, key=("case_id",)),)
-    elsewhere = Table("missing_nowhere", {"case_id": Type.TEXT}, key=("case_id",))
-
-    def apply(self, event: Event, seq: int, rows: Rows) -> None:
-        rows.get(self.elsewhere, event.case_id)
-
-
-async def test_one_transaction_for_the_group_and_a_failing_projection_rolls_back_alone(
-    nc: Client, stores: Stores
-) -> None:
-    """The projections fed together commit a batch in one transaction, each in a savepoint:
-    one that fails half-way (a row already written) or whose query the database refuses is
-    rolled back alone, its position unmoved and none of its rows kept, and the others commit."""
-    js, store = nc.jetstream(), stores("group")
-    top = await append(nc, range(10))
-    msgs = await _all(nc)
-    members = [Projector(js, store, p) for p in (Torn(), SUMMARY, Missing())]
-    for m in members:
-        m.generation = await asyncio.to_thread(store.ensure_live, m.projection)
-    torn, summary, missing = await asyncio.to_thread(_commit_each, members, msgs, 1)
-    assert isinstance(torn, TypeError) and isinstance(missing, Exception)
-    assert isinstance(summary, Result) and (summary.step, summary.position) == (Step.COMMITTED, top)
-    assert await dump(store) == await expected(nc)
-    for m in (members[0], members[2]):
-        assert m.generation is not None
-        assert await asyncio.to_thread(store.position, m.generation) == 0
-    assert (await asyncio.to_thread(store.dump, Torn()))["torn_a"] == []
 
 
 async def test_projections_read_the_log_together_and_a_failing_one_goes_on_alone(
