@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import bisect
 import contextlib
+import functools
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -135,7 +136,22 @@ class Feed:
             sub._pending_size -= len(msg.data)  # the bookkeeping next_msg would do
             queue.task_done()
             batch.append(msg)
+        await self._answer_flow_control()
         return batch
+
+    async def _answer_flow_control(self) -> None:
+        """Send the flow-control reply the server waits for, once every message sent before
+        its request has left the queue (what next_msg does, which this feed mostly bypasses).
+        Without it the reply waits for nats-py's poll every 0.25 s, and the server sends
+        nothing more meanwhile: the feed would stall while the batch is being committed
+        instead of filling the queue for the next one."""
+        assert self.sub is not None
+        jsi = self.sub._sub._jsi
+        if jsi is None or not jsi._fcr:
+            return
+        if jsi._fciseq - self.sub._pending_queue.qsize() >= jsi._fcd:
+            reply, jsi._fcr, jsi._fcd = jsi._fcr, None, 0
+            await self.js._nc.publish(reply)
 
     async def close(self) -> None:
         if self.sub is not None:
@@ -163,14 +179,53 @@ def stored_of(msg: Msg) -> Stored:
 
 # ── one batch, one transaction ───────────────────────────────────────────────────────────────
 
+State = dict[str, dict[Key, Row | None]]
+"""Rows by table name and key, as a store holds them (None: no such row)."""
+
+CACHE_ROWS = 20_000
+"""At most this many rows kept between batches per projection (`RowCache`): a few tens of MB."""
+
+
+class RowCache:
+    """The rows one runner has loaded and written, kept from one of its batches to the next so
+    that a batch loads only rows it has not seen yet (a rebuild or a steady live feed touches
+    the same cases over and over).
+
+    Valid only while the generation's position is the one this runner last committed: every
+    row change commits together with a higher position (`commit_batch`), so a commit by any
+    other writer shows as a different position, and the rows are then forgotten. A failed
+    batch forgets them too (`take` hands them out, `keep` takes them back after the commit)."""
+
+    def __init__(self, limit: int = CACHE_ROWS) -> None:
+        self.limit = limit
+        self.generation: str | None = None
+        self.position = -1
+        self.state: State = {}
+
+    def take(self, generation: str, position: int) -> State:
+        """The rows, if they are what the store holds at `position`; else none. Until `keep`,
+        the cache holds nothing."""
+        state = self.state if (generation, position) == (self.generation, self.position) else {}
+        self.generation, self.position, self.state = None, -1, {}
+        return state
+
+    def keep(self, generation: str, position: int, state: State) -> None:
+        """After a commit: `state` is what the store holds at `position`."""
+        if sum(len(rows) for rows in state.values()) > self.limit:
+            state = {}  # start afresh: the next batches load what they touch
+        self.generation, self.position, self.state = generation, position, state
+
+
 class UnitOfWork:
     """The `Rows` a projection sees during one batch: rows are loaded once (in bulk where the
     projection says which it needs), changed in memory, and written once at the end."""
 
-    def __init__(self, tx: Tx, gen: Generation) -> None:
+    def __init__(self, tx: Tx, gen: Generation, state: State | None = None) -> None:
         self.tx = tx
         self.gen = gen
-        self.state: dict[str, dict[Key, Row | None]] = {}
+        self.state: State = state if state is not None else {}
+        """Table name → key → the row as stored (None: not stored); may start from a
+        `RowCache`'s rows, which are then not loaded again."""
         self.changed: dict[str, set[Key]] = {}
         self.tables: dict[str, Table] = {}
 
@@ -326,41 +381,61 @@ def commit_batch(
     *,
     feed_start: int,
     live: bool,
+    cache: RowCache | None = None,
 ) -> Result:
     """Apply one ordered batch to `gen` and record its position, in one transaction.
 
     Synchronous: call it in a thread. `feed_start` is where the feed that delivered `msgs`
     started; every message it delivered since was passed here in order. `live`: the batch is
-    for the live generation (checked under lock, so a switch cannot slip in between)."""
+    for the live generation (checked under lock, so a switch cannot slip in between).
+    `cache`: this runner's rows from its previous batches (`RowCache`)."""
     batch = msgs if isinstance(msgs, Batch) else Batch(msgs)
     with store.transaction(write=True) as tx:
-        if live:
-            current = tx.live(projection.name, lock="share")
-            if current is None or current.name != gen.name:
-                return Result(Step.RETARGET, generation=current)
-        else:
-            current = tx.generation(gen.name, lock="share")
-            if current is None or current.state == RETIRED:
-                return Result(Step.SUPERSEDED)
-        position = tx.position(gen.name, lock=True)
-        first = batch.first_after(position)
-        if first is None:
-            return Result(Step.SKIPPED, position)
-        if first > position + 1 and feed_start > position + 1:
-            return Result(Step.RESTART, position)  # events in between never reached this feed
-        todo, last, parked = _up_to_incident(tx, batch.after(position))
-        if todo:
-            work = UnitOfWork(tx, gen)
-            work.prefetch(k for _, e in todo for k in projection.touches(e))
-            for stored, event in todo:
-                projection.apply_stored(stored, event, work)
-            work.flush()
-        if last is not None:
-            tx.set_position(gen.name, last)
-        if parked is not None:
-            return Result(Step.PARKED, last or position, incident=parked)
-        assert last is not None
-        return Result(Step.COMMITTED, last)
+        result, state = _commit_in(tx, projection, gen, batch, feed_start, live, cache)
+    if cache is not None and state is not None:  # committed: the rows are the store's now
+        cache.keep(gen.name, result.position, state)
+    return result
+
+
+def _commit_in(
+    tx: Tx,
+    projection: Projection,
+    gen: Generation,
+    batch: Batch,
+    feed_start: int,
+    live: bool,
+    cache: RowCache | None,
+) -> tuple[Result, State | None]:
+    """`commit_batch`'s transaction; with the rows as they will be stored once it commits
+    (None if the generation is not this one's any more)."""
+    if live:
+        current = tx.live(projection.name, lock="share")
+        if current is None or current.name != gen.name:
+            return Result(Step.RETARGET, generation=current), None
+    else:
+        current = tx.generation(gen.name, lock="share")
+        if current is None or current.state == RETIRED:
+            return Result(Step.SUPERSEDED), None
+    position = tx.position(gen.name, lock=True)
+    state = cache.take(gen.name, position) if cache is not None else {}
+    first = batch.first_after(position)
+    if first is None:
+        return Result(Step.SKIPPED, position), state
+    if first > position + 1 and feed_start > position + 1:
+        return Result(Step.RESTART, position), state  # events in between never reached this feed
+    todo, last, parked = _up_to_incident(tx, batch.after(position))
+    if todo:
+        work = UnitOfWork(tx, gen, state)
+        work.prefetch(k for _, e in todo for k in projection.touches(e))
+        for stored, event in todo:
+            projection.apply_stored(stored, event, work)
+        work.flush()
+    if last is not None:
+        tx.set_position(gen.name, last)
+    if parked is not None:
+        return Result(Step.PARKED, last or position, incident=parked), state
+    assert last is not None
+    return Result(Step.COMMITTED, last), state
 
 
 # ── live processing ──────────────────────────────────────────────────────────────────────────
@@ -387,6 +462,8 @@ class Projector:
         self.position = 0
         self.ready = asyncio.Event()
         """Set once the projector feeds its live generation (after any version rebuild)."""
+        self.cache = RowCache()
+        """Its rows from one batch to the next (see `RowCache`)."""
 
     async def prepare(self, stop: asyncio.Event | None = None) -> Generation:
         """The live generation to feed: made if there is none, rebuilt if its version is not
@@ -513,7 +590,8 @@ def _commit_each(
         try:
             out.append(
                 commit_batch(
-                    p.store, p.projection, p.generation, batch, feed_start=feed_start, live=True
+                    p.store, p.projection, p.generation, batch, feed_start=feed_start, live=True,
+                    cache=p.cache,
                 )
             )
         except Exception as e:  # reported to the caller for this projector alone
@@ -545,6 +623,7 @@ async def rebuild(
     top = await head(js)
     position = 0
     old: Generation | None = None
+    cache = RowCache()
     feed = await Feed(js, 1).open()
     try:
         while True:
@@ -560,7 +639,10 @@ async def rebuild(
                 top = await head(js)
                 continue
             out = await asyncio.to_thread(
-                commit_batch, store, projection, gen, msgs, feed_start=feed.start, live=False
+                functools.partial(
+                    commit_batch, store, projection, gen, msgs, feed_start=feed.start,
+                    live=False, cache=cache,
+                )
             )
             if out.step is Step.SUPERSEDED:
                 raise Superseded(gen.name)

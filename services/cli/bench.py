@@ -168,7 +168,8 @@ def table(result: dict[str, Any]) -> RichTable:
             figure = _num(x["events_per_s"]) if x.get("events_per_s") else "—"
             t.add_row(
                 f"rebuild ev/s, {label}", figure, _num(rb["baseline_per_s"]), _num(x.get("ratio")),
-                target("rebuild.sqlite.ratio") if store == "sqlite" else x.get("error", ""),
+                target(f"rebuild.{store}.ratio") if x.get("ratio") is not None
+                else x.get("error", ""),
             )
         t.add_row("  peak RSS MB", _num(rb["peak_rss_mb"]), "", "", target("rebuild.peak_rss_mb"))
     qa = result.get("qa")

@@ -38,6 +38,7 @@ import itertools
 import logging
 import math
 import multiprocessing
+import operator
 import os
 import platform
 import re
@@ -109,8 +110,9 @@ TARGETS = {
     "ingest.events_per_s": ">= 10000",
     "ingest.ratio": ">= 0.4",
     "ingest_default_sync.ratio": ">= 0.25",
-    "rebuild.sqlite.ratio": ">= 0.3",
-    "latency_ms.p99": "<= 100",
+    "rebuild.sqlite.ratio": ">= 0.35",
+    "rebuild.postgres.ratio": ">= 0.3",
+    "latency_ms.p99": "<= 50",
     "rebuild.peak_rss_mb": "< 512 at 1M",
     "qa.quality.library.recall_at_1": ">= 0.80",
     "qa.quality.library.recall_at_5": ">= 0.95",
@@ -573,12 +575,15 @@ def _watch(path: str, generation: str, conn: Connection, stop: ProcessEvent) -> 
     positions: list[int] = []
     last = -1
     conn.send("ready")
-    while not stop.is_set():
+    while True:
+        stopping = stop.is_set()  # set once the caller saw the last position: read it once more
         position = store.position(generation)
         if position != last:
             times.append(time.monotonic())
             positions.append(position)
             last = position
+        if stopping:
+            break
         time.sleep(0.0005)
     store.close()
     conn.send((times, positions))
@@ -1156,40 +1161,32 @@ def _get(result: dict[str, Any], dotted: str) -> Any:
     return value
 
 
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
+}
+
+
+def meets(target: str, value: float) -> bool:
+    """Whether `value` meets a target of `TARGETS` (">= 0.4", "< 512 at 1M": the comparison
+    and the bound; what follows them says at what size the issue sets it)."""
+    comparison, bound = target.split()[:2]
+    return _COMPARE[comparison](value, float(bound))
+
+
 def targets(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each target of the issue with the figure reached and whether it is met (None: not
-    measured in this run)."""
-    checks: dict[str, Callable[[float], bool]] = {
-        "ingest.events_per_s": lambda v: v >= 10_000,
-        "ingest.ratio": lambda v: v >= 0.4,
-        "ingest_default_sync.ratio": lambda v: v >= 0.25,
-        "rebuild.sqlite.ratio": lambda v: v >= 0.3,
-        "latency_ms.p99": lambda v: v <= 100,
-        "rebuild.peak_rss_mb": lambda v: v < 512,
-        "qa.quality.library.recall_at_1": lambda v: v >= 0.80,
-        "qa.quality.library.recall_at_5": lambda v: v >= 0.95,
-        "qa.quality.library.unanswerable_answered": lambda v: v <= 0.10,
-        "qa.latency.100000.sqlite.library.p99_ms": lambda v: v <= 50,
-        "qa.latency.100000.postgresql.library.p99_ms": lambda v: v <= 50,
-        "api.read_p99_ms": lambda v: v <= 50,
-        "api.intake.ratio": lambda v: v >= 0.5,
-        "fuzz.ratio": lambda v: v >= 0.5,
-        "fuzz.consumer_limit_errors": lambda v: v == 0,
-        "verify.seconds": lambda v: v <= 20,
-        "verify.peak_rss_mb": lambda v: v <= 512,
-        "replay.peak_rss_mb": lambda v: v <= 512,
-    }
+    """Each target of the issues with the figure reached and whether it is met (None: not
+    measured in this run, as the PostgreSQL figures without PostgreSQL)."""
     out: dict[str, dict[str, Any]] = {}
-    for key, check in checks.items():
+    for key, target in TARGETS.items():
         part = key.split(".")[0]
         part = PART_OF.get(part, part)
         if part in OPTIONAL_PARTS and part not in result:
             continue  # a part not asked for has no targets to report
         value = _get(result, key)
         out[key] = {
-            "target": TARGETS[key],
+            "target": target,
             "value": value,
-            "met": None if value is None else check(value),
+            "met": None if value is None else meets(target, value),
         }
     return out
 

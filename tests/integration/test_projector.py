@@ -39,12 +39,14 @@ from services.projector import (
     Feed,
     Projector,
     ProjectorService,
+    RowCache,
     Step,
     VersionConflict,
     commit_batch,
     head,
     lags,
     rebuild,
+    stored_of,
     wait_caught_up,
 )
 
@@ -195,6 +197,43 @@ async def test_an_event_published_to_the_intake_shows_in_the_case_summary(
     await task
 
 
+async def test_the_feed_answers_flow_control_itself(nc: Client) -> None:
+    """The server stops sending to a push consumer until its flow-control request is answered.
+    The feed takes messages off the queue itself, so it answers too, as soon as the messages
+    sent before the request are taken: with nats-py's own answering (a poll every 0.25 s)
+    switched off, the whole log still arrives."""
+    js = nc.jetstream()
+    subject = streams.event_subject("drc", "C-1", "DraftSubmitted")
+    body = b"x" * 8000  # the feed does not decode: bytes enough to make the server ask
+    await asyncio.gather(*[await js.publish_async(subject, body) for _ in range(3000)])
+    top = await head(js)
+    feed = await Feed(js, 1).open()
+    try:
+        assert feed.sub is not None
+        jsi = feed.sub._sub._jsi
+        assert jsi is not None and jsi._fctask is not None
+        jsi._fctask.cancel()  # only the feed answers now
+        asked = 0
+        schedule = jsi.schedule_flow_control_response
+
+        def counted(reply: str) -> None:
+            nonlocal asked
+            asked += 1
+            schedule(reply)
+
+        jsi.schedule_flow_control_response = counted  # type: ignore[method-assign]
+        got: list[Any] = []
+        while len(got) < top:
+            batch = await feed.take(500, 3.0)
+            assert batch, f"stalled after {len(got)} of {top} messages"
+            got += batch
+            await asyncio.sleep(0.02)  # a commit: more arrives meanwhile
+        assert asked > 0  # the server did ask while messages were waiting
+        assert [stored_of(m).seq for m in got] == list(range(1, top + 1))
+    finally:
+        await feed.close()
+
+
 async def test_a_redelivered_batch_changes_nothing(nc: Client, stores: Stores) -> None:
     store = stores("redelivery")
     await append(nc, range(80))
@@ -220,6 +259,41 @@ async def test_a_redelivered_batch_changes_nothing(nc: Client, stores: Stores) -
     )
     assert (gap.step, gap.position) == (Step.RESTART, 150)  # 151..200 never reached this feed
     assert await asyncio.to_thread(store.position, gen) == 150
+
+
+async def test_row_caches_of_two_writers_on_one_generation_never_go_stale(
+    nc: Client, stores: Stores
+) -> None:
+    """Each runner keeps its rows from one batch to the next (`RowCache`). When another writer
+    commits in between, the position shows it and the rows are read again; a batch that fails
+    leaves its runner with no rows at all. So the rows equal one clean run of the log."""
+    store = stores("caches")
+    await append(nc, range(60))
+    msgs = await _all(nc)
+    gen = await asyncio.to_thread(store.ensure_live, SUMMARY)
+    a, b = RowCache(), RowCache()
+
+    class Broken(CaseSummary):
+        def apply(self, event: Event, seq: int, rows: Rows) -> None:
+            super().apply(event, seq, rows)
+            raise RuntimeError("a projection's bug")
+
+    def commit(batch: list[Any], cache: RowCache, projection: Projection = SUMMARY) -> Any:
+        return commit_batch(store, projection, gen, batch, feed_start=1, live=True, cache=cache)
+
+    step = 13  # cases interleave in the log: consecutive batches touch the same cases
+    for i, start in enumerate(range(0, len(msgs), step)):
+        batch = msgs[start : start + step]
+        if i == 4:
+            assert a.state
+            with pytest.raises(RuntimeError):
+                await asyncio.to_thread(commit, batch, a, Broken())
+            assert a.state == {}  # what the failed batch changed in memory is gone
+        out = await asyncio.to_thread(commit, batch, b if i % 3 == 2 else a)
+        assert (out.step, out.position) == (Step.COMMITTED, min(start + step, len(msgs)))
+    assert a.state and b.state  # both kept rows between their batches
+    events = [(m.metadata.sequence.stream, loads(m.data)) for m in msgs]
+    assert await dump(store) == SUMMARY.run(events).rows(CASES)
 
 
 async def test_two_projectors_on_one_store_apply_each_event_once(
