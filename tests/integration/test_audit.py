@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from domain import chain
 from domain.calendar import SHANGHAI
+from forgeries import changed, inserted, removed, swapped
 from logtools import drained, rejected
-from projections.base import Stored
 from services import audit
 from services.adapters.config import Settings
 from services.adapters.readmodels import SQLITE_FILE, SQLiteStore
@@ -40,26 +40,6 @@ def _rows(directory: Path) -> list[dict[str, object]]:
 
 def _jsonl(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-
-
-def _changed(log: list[Stored], k: int) -> list[Stored]:
-    m = log[k - 1]
-    return [*log[: k - 1], m._replace(data=m.data[:-1] + b" }"), *log[k:]]
-
-
-def _removed(log: list[Stored], k: int) -> list[Stored]:
-    return [m for m in log if m.seq != k]
-
-
-def _swapped(log: list[Stored], k: int) -> list[Stored]:
-    a, b = log[k - 1], log[k]
-    return [*log[: k - 1], b, a, *log[k + 1 :]]
-
-
-def _inserted(log: list[Stored], k: int) -> list[Stored]:
-    """A copy of event k-1's message slipped in at k, everything after renumbered."""
-    forged = [*log[: k - 1], log[k - 2], *log[k - 1 :]]
-    return [m._replace(seq=i) for i, m in enumerate(forged, start=1)]
 
 
 async def test_the_demo_log_verifies_replays_deterministically_and_tampering_is_named(
@@ -92,7 +72,7 @@ async def test_the_demo_log_verifies_replays_deterministically_and_tampering_is_
 
     # every kind of forgery of the log, named at its sequence
     k = len(log) // 3
-    for forge in (_changed, _removed, _swapped, _inserted):
+    for forge in (changed, removed, swapped, inserted):
         found = audit.verify(forge(log, k), checkpoints, key.public_key(), rows)
         assert found.divergence is not None, forge.__name__
         assert found.divergence.seq == k, (forge.__name__, found.divergence)
@@ -109,10 +89,10 @@ async def test_the_demo_log_verifies_replays_deterministically_and_tampering_is_
     # an audit row edited in SQLite
     edited = 1234
     with sqlite3.connect(tmp_path / "full" / SQLITE_FILE) as db:
-        changed = db.execute(
+        updated = db.execute(
             "UPDATE audit_trail__g1 SET actor_name = '某人' WHERE seq = ?", (edited,)
         ).rowcount
-    assert changed == 1
+    assert updated == 1
     found = audit.verify(log, checkpoints, key.public_key(), _rows(tmp_path / "full"))
     assert found.divergence is not None and found.divergence.seq == edited
     assert "actor_name" in found.divergence.reason

@@ -20,6 +20,7 @@ import pytest
 from nats.aio.client import Client
 
 from domain import chain
+from forgeries import FORGERIES
 from logtools import drained
 from projections.base import Stored
 from services import audit
@@ -30,33 +31,6 @@ CHUNK = 19
 """A chunk size that divides nothing here: tampering falls inside chunks and on their edges."""
 
 
-def _changed(log: list[Stored], k: int) -> list[Stored]:
-    m = log[k - 1]
-    return [*log[: k - 1], m._replace(data=m.data[:-1] + b" }"), *log[k:]]
-
-
-def _removed(log: list[Stored], k: int) -> list[Stored]:
-    return [m for m in log if m.seq != k]
-
-
-def _swapped(log: list[Stored], k: int) -> list[Stored]:
-    a, b = log[k - 1], log[k]
-    return [*log[: k - 1], b, a, *log[k + 1 :]]
-
-
-def _inserted(log: list[Stored], k: int) -> list[Stored]:
-    forged = [*log[: k - 1], log[k - 2], *log[k - 1 :]]
-    return [m._replace(seq=i) for i, m in enumerate(forged, start=1)]
-
-
-def _undecodable(log: list[Stored], k: int) -> list[Stored]:
-    m = log[k - 1]
-    return [*log[: k - 1], m._replace(data=b"not json"), *log[k:]]
-
-
-FORGERIES: list[Callable[[list[Stored], int], list[Stored]]] = [
-    _changed, _removed, _swapped, _inserted, _undecodable,
-]
 
 
 def _streamed(
