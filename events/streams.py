@@ -271,7 +271,8 @@ def events_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:
 
 def rejected_stream(replicas: int = DEFAULT_REPLICAS) -> StreamConfig:
     """Refused messages, raw, with reason and source in headers: where operators look. Atomic
-    batches: the intake keeps a batch's refusals with one flush (`EventLog.reject_all`)."""
+    batches allowed (stores made during issue 19 have them), though refusals are kept one by
+    one, each under its lock (`EventLog.reject_all` says why)."""
     return replace(_append_only(REJECTED, "jiedu.rejected.>", replicas), allow_atomic=True)
 
 

@@ -112,8 +112,8 @@ def refusal(intake_sequence: int, reason: str = "not_json") -> Refusal:
 async def test_a_batch_of_refusals_is_kept_each_once_even_if_one_is_kept_already(
     nc: Client,
 ) -> None:
-    """Together as one atomic batch; a batch holding a refusal recorded before (a redelivery)
-    conflicts as a whole, and then each is kept alone: the new ones once, the old one not again."""
+    """A redelivered refusal, alone or beside new ones, is kept once: the new ones once, the old
+    one not again, and no error for it."""
     log = EventLog(nc)
     assert await log.reject_all([refusal(1), refusal(2)]) == [None, None]
     assert await log.reject_all([refusal(2), refusal(3), refusal(4)]) == [None, None, None]
