@@ -37,10 +37,10 @@ delay) for a prerequisite. It holds across failures and takeovers because
 A case's history is read by direct get, never through a consumer of its own, and after a
 conflict only the cases that moved are read again (`Intake._append_together`).
 
-Bad input costs no more than good (issue 19): a batch's refusals go to REJECTED, and all its
-outcomes to the outcomes bucket, as one atomic batch each (one flush instead of one per
-message), and a message delivered again while it waits for its case checks the case's last
-sequence instead of reading its history.
+Bad input costs no more than good (issue 19): a batch's outcomes go to the outcomes bucket as
+one atomic batch (one flush instead of one per message; its refusals go to REJECTED one by one,
+each under its lock, as `EventLog.reject_all` explains), and a message delivered again while it
+waits for its case checks the case's last sequence instead of reading its history.
 """
 
 from __future__ import annotations

@@ -437,11 +437,8 @@ class EventLog:
             raise LogError(f"direct get of case {case_id}: {status} {headers}")
         return int(headers[SEQUENCE])
 
-    async def reject(
-        self, *, raw: bytes, intake_subject: str, intake_sequence: int, reason: str, detail: str
-    ) -> None:
+    async def reject(self, refusal: Refusal) -> None:
         """Keep a refused message, raw, once: a redelivered message is not recorded twice."""
-        refusal = Refusal(raw, intake_subject, intake_sequence, reason, detail)
         with contextlib.suppress(Conflict):  # a conflict: it is recorded already
             await self._commit(*_refusal_message(refusal))
 
@@ -454,14 +451,7 @@ class EventLog:
         three-node cluster a batch whose answer was lost, written again one by one, left one
         refusal in REJECTED twice (`test_a_rolling_restart_of_all_three_nodes_under_load_loses_nothing`);
         a refusal kept twice breaks conservation, a cost does not."""
-        kept = await asyncio.gather(
-            *(
-                self.reject(raw=r.raw, intake_subject=r.intake_subject,
-                            intake_sequence=r.intake_sequence, reason=r.reason, detail=r.detail)
-                for r in refusals
-            ),
-            return_exceptions=True,
-        )
+        kept = await asyncio.gather(*(self.reject(r) for r in refusals), return_exceptions=True)
         return [k if isinstance(k, BaseException) else None for k in kept]
 
     async def erase_intake(self, intake_sequence: int) -> None:
