@@ -57,8 +57,6 @@ from typing import Any, Literal
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import BadRequestError, NotFoundError
@@ -73,7 +71,7 @@ from projections.audit import TRAIL, AuditTrail, row_of
 from projections.base import Projection, Row, Stored, Table
 from services.adapters import logs
 from services.adapters.readmodels import SQLITE_FILE, Incident, ReadStore, SQLiteStore
-from services.projector import Feed, UnitOfWork, head, stored_of
+from services.projector import Feed, UnitOfWork, head, stored_of, take_arrived
 
 log = logs.get("jiedu.audit")
 
@@ -124,7 +122,7 @@ async def iter_log(
     last = 0
     try:
         while True:
-            msgs = await _take(sub, batch, READ_WAIT_S)
+            msgs = await take_arrived(sub, batch, READ_WAIT_S)
             if not msgs:
                 if partial:
                     return
@@ -157,26 +155,6 @@ READ_AHEAD = 3
 """Chunks the server may deliver beyond the last one handed on (its `max_ack_pending`)."""
 ACK_WAIT_S = 3600.0
 """Never redeliver (`max_deliver` 1): the ack only opens the window."""
-
-
-async def _take(sub: JetStreamContext.PushSubscription, limit: int, timeout: float) -> list[Msg]:
-    """Wait up to `timeout` seconds for one message, then add whatever else is already here,
-    up to `limit`; [] if nothing came. (As `services.projector.Feed.take`: the queue drained
-    directly, as next_msg costs a task per message.)"""
-    try:
-        batch = [await sub.next_msg(timeout=timeout)]
-    except NatsTimeout:
-        return []
-    queue = sub._pending_queue
-    while len(batch) < limit:
-        try:
-            msg = queue.get_nowait()
-        except asyncio.QueueEmpty:
-            break
-        sub._pending_size -= len(msg.data)
-        queue.task_done()
-        batch.append(msg)
-    return batch
 
 
 async def read_log(

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import bisect
 import contextlib
-import functools
 import hashlib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -91,6 +90,27 @@ async def head(js: JetStreamContext) -> int:
 # ── reading the log ──────────────────────────────────────────────────────────────────────────
 
 
+async def take_arrived(
+    sub: JetStreamContext.PushSubscription, limit: int, timeout: float
+) -> list[Msg]:
+    """Wait up to `timeout` seconds for one message of `sub`, then add whatever else is already
+    here, up to `limit`; [] if nothing came."""
+    try:
+        batch = [await sub.next_msg(timeout=timeout)]
+    except NatsTimeout:
+        return []
+    queue = sub._pending_queue  # drained directly: next_msg costs a task per message
+    while len(batch) < limit:
+        try:
+            msg = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            break
+        sub._pending_size -= len(msg.data)  # the bookkeeping next_msg would do
+        queue.task_done()
+        batch.append(msg)
+    return batch
+
+
 class Feed:
     """EVENTS from sequence `start` on, in stream order, in batches of what has arrived.
 
@@ -121,21 +141,8 @@ class Feed:
     async def take(self, limit: int, timeout: float) -> list[Msg]:
         """Wait up to `timeout` seconds for one message, then add whatever else is already
         here, up to `limit`; [] if nothing came."""
-        sub = self.sub
-        assert sub is not None, "open the feed first"
-        try:
-            batch = [await sub.next_msg(timeout=timeout)]
-        except NatsTimeout:
-            return []
-        queue = sub._pending_queue  # drained directly: next_msg costs a task per message
-        while len(batch) < limit:
-            try:
-                msg = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            sub._pending_size -= len(msg.data)  # the bookkeeping next_msg would do
-            queue.task_done()
-            batch.append(msg)
+        assert self.sub is not None, "open the feed first"
+        batch = await take_arrived(self.sub, limit, timeout)
         await self._answer_flow_control()
         return batch
 
@@ -639,10 +646,8 @@ async def rebuild(
                 top = await head(js)
                 continue
             out = await asyncio.to_thread(
-                functools.partial(
-                    commit_batch, store, projection, gen, msgs, feed_start=feed.start,
-                    live=False, cache=cache,
-                )
+                commit_batch, store, projection, gen, msgs, feed_start=feed.start, live=False,
+                cache=cache,
             )
             if out.step is Step.SUPERSEDED:
                 raise Superseded(gen.name)
