@@ -684,6 +684,11 @@ class IntakeService:
                     str(value["owner"]), float(value["until"]), revision
                 )
         share = -(-self.settings.partitions // max(alive, 1))
+        for partition in list(self.revisions):
+            if owners.get(partition, ("",))[0] != self.me:
+                # taken over (or given back by its taker) while we could not renew: its worker
+                # stops, and it no longer counts in our share, or nobody would take the rest
+                self._lose(partition)
         for partition in range(self.settings.partitions):
             key = f"partition.{partition}"
             owner, expires, revision = owners.get(partition, ("", 0.0, 0))
@@ -695,7 +700,9 @@ class IntakeService:
                     self.revisions[partition] = await kv.update(key, until, last=revision)
                     if partition not in self.workers:  # it ended on an error: work on
                         self._start_worker(partition)
-                elif (not owner or expires < now) and len(self.revisions) < share:
+                elif (not owner or owner == self.me or expires < now) and len(
+                    self.revisions
+                ) < share:
                     if revision:
                         rev = await kv.update(key, until, last=revision)
                     else:
@@ -711,8 +718,11 @@ class IntakeService:
 
     def _start_worker(self, partition: int) -> None:
         log.info("partition acquired", partition=partition, instance=self.me)
+        # a worker of an earlier hold may still be finishing its batch: the new one waits for
+        # it, then reclaims what was left unacknowledged meanwhile, as after any takeover
+        earlier = self.workers.get(partition)
         self.workers[partition] = asyncio.create_task(
-            self._work(partition), name=f"intake-p{partition}"
+            self._work(partition, after=earlier), name=f"intake-p{partition}"
         )
 
     def _lose(self, partition: int) -> None:
@@ -730,13 +740,15 @@ class IntakeService:
                 await self._leases.delete(f"partition.{partition}", last=revision)
             log.info("partition released", partition=partition, instance=self.me)
 
-    async def _work(self, partition: int) -> None:
+    async def _work(self, partition: int, after: asyncio.Task[None] | None = None) -> None:
         """Fetch and hand over one partition's batches, one at a time, while the lease holds.
 
         First reclaim what an earlier holder left unacknowledged. A batch that failed is tried
         again, kept in hand (and marked in progress so it is not redelivered meanwhile), before
         anything later of the partition is fetched: nothing overtakes it."""
         try:
+            if after is not None:
+                await asyncio.gather(after, return_exceptions=True)
             await self._work_on(partition)
         except Exception:  # a node lost mid-fetch, say: the next lease turn starts it again
             log.exception("partition worker failed", partition=partition, instance=self.me)
@@ -745,7 +757,8 @@ class IntakeService:
                 raise
             log.warning("partition worker's connection dropped", partition=partition)
         finally:
-            self.workers.pop(partition, None)
+            if self.workers.get(partition) is asyncio.current_task():
+                del self.workers[partition]
 
     async def _work_on(self, partition: int) -> None:
         js = self.nc.jetstream()
@@ -771,7 +784,13 @@ class IntakeService:
             self.intake.cases.clear()  # another instance may own some of these cases next
 
     def _holds(self, partition: int) -> bool:
-        return partition in self.revisions and not self._stopping.is_set()
+        """Whether the calling worker may go on: the lease is held, and the worker is the
+        current one for it (not one of an earlier hold, finishing its last batch)."""
+        return (
+            partition in self.revisions
+            and self.workers.get(partition) is asyncio.current_task()
+            and not self._stopping.is_set()
+        )
 
     async def _handled(self, msgs: list[Msg]) -> bool:
         """Hand a fetched batch to the handler; whether it was handled (False: it failed)."""

@@ -440,6 +440,49 @@ async def test_a_new_lease_holder_first_takes_back_what_a_dead_instance_fetched(
     _assert_each_case_in_order(interleaved, log, set())
 
 
+async def test_an_instance_whose_partition_was_taken_while_it_could_not_renew_lets_it_go(
+    nc: Client, settings: Settings
+) -> None:
+    """Regression (CI, rolling restart of the cluster): an instance cut off for longer than
+    the lease found, back, its partition held by another, and went on counting it as its own:
+    at its fair share, it never took the partition that the other had given back, and that
+    partition's messages waited for ever. Back, it lets the taken partition go and takes
+    what is free."""
+    service = IntakeService(nc, organs(settings), replace(settings, partitions=2))
+    await service.start()
+    leases = await nc.jetstream().key_value(streams.LEASES_BUCKET)
+
+    async def other_alive() -> None:  # a second instance, as far as the leases tell
+        while True:
+            until = time.time() + settings.lease_ttl_s
+            await leases.put("instance.other", orjson.dumps({"owner": "other", "until": until}))
+            await asyncio.sleep(settings.lease_ttl_s / 3)
+
+    other = asyncio.create_task(other_alive())
+    try:
+        await _within(10, lambda: service.partitions == [0], "gave one partition back")
+        # meanwhile, unseen by it: the other took partition 0 over, and gave 1 back
+        with contextlib.suppress(Exception):
+            await leases.delete("partition.1")
+        await leases.put(
+            "partition.0", orjson.dumps({"owner": "other", "until": time.time() + 3600})
+        )
+        await _within(10, lambda: service.partitions == [1], "let 0 go and took 1")
+        assert set(service.revisions) == {1}
+        held = (await leases.get("partition.1")).value or b"{}"
+        assert orjson.loads(held)["owner"] == service.me
+    finally:
+        other.cancel()
+        await service.stop()
+
+
+async def _within(timeout: float, condition: Any, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await asyncio.sleep(0.05)
+
+
 def test_the_wait_for_a_prerequisite_outlasts_ack_wait_and_the_lease() -> None:
     """Issue 12, item 6: a prerequisite the system itself holds back (redelivered after
     ack_wait, or after a takeover once the lease ran out) still arrives in time."""
