@@ -459,6 +459,47 @@ class _SQLiteTx(Tx):
 # ── stores ───────────────────────────────────────────────────────────────────────────────────
 
 
+class StoreClosed(RuntimeError):
+    """A transaction asked of a store that is closing or closed."""
+
+
+class InUse:
+    """The transactions in progress on a store, in any thread, so that closing it waits for
+    them: the pools close connections that are in use, and closing a SQLite connection while
+    another thread runs a statement on it can crash the process (a service's thread still
+    reading as `jiedu up` stops on Ctrl-C, say)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+        self._closing = False
+
+    @contextmanager
+    def entered(self) -> Iterator[None]:
+        with self._changed:
+            if self._closing:
+                raise StoreClosed("the read store is closed")
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def closing(self, timeout_s: float) -> bool:
+        """Refuse new transactions and wait up to `timeout_s` for those in progress to end;
+        whether they did."""
+        with self._changed:
+            self._closing = True
+            return self._changed.wait_for(lambda: self._count == 0, timeout_s)
+
+
+CLOSE_WAIT_S = 30.0
+"""How long closing a store waits for the transactions in progress (a rebuild's batch, a
+long report query) before it closes their connections under them anyway."""
+
+
 class ReadStore(ABC):
     """Where projections' rows, positions and generations live. Synchronous: use a thread."""
 
@@ -466,15 +507,29 @@ class ReadStore(ABC):
     schema: str | None = None
     _tracking_table: str = "tracking"
 
+    def __init__(self) -> None:
+        self._in_use = InUse()
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[Tx]:
+        """A transaction: committed at the end of the block if `write`, else rolled back.
+        Raises `StoreClosed` once the store is closing."""
+        with self._in_use.entered(), self._transaction(write=write) as tx:
+            yield tx
+
+    def close(self) -> None:
+        """Close the store once the transactions in progress have ended (see `InUse`)."""
+        self._in_use.closing(CLOSE_WAIT_S)
+        self._close()
+
     @abstractmethod
-    def transaction(self, *, write: bool) -> AbstractContextManager[Tx]:
-        """A transaction: committed at the end of the block if `write`, else rolled back."""
+    def _transaction(self, *, write: bool) -> AbstractContextManager[Tx]: ...
 
     @abstractmethod
     def _create_tracking(self) -> None: ...
 
     @abstractmethod
-    def close(self) -> None: ...
+    def _close(self) -> None: ...
 
     def ensure(self) -> None:
         """Create the tracking and bookkeeping tables if missing. Idempotent, and safe when
@@ -712,6 +767,7 @@ class SQLiteStore(ReadStore, SQLiteTrackingRecorder):
             self.path, lock_timeout=lock_timeout_s, pool_timeout=lock_timeout_s
         )
         SQLiteTrackingRecorder.__init__(self, datastore)
+        ReadStore.__init__(self)
         self._ensure_lock = threading.Lock()
 
     def _create_tracking(self) -> None:
@@ -719,7 +775,7 @@ class SQLiteStore(ReadStore, SQLiteTrackingRecorder):
             SQLiteTrackingRecorder.create_table(self)
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Tx]:
+    def _transaction(self, *, write: bool) -> Iterator[Tx]:
         with self.datastore.get_connection(commit=write) as conn:
             cursor = conn.cursor()
             try:
@@ -740,7 +796,7 @@ class SQLiteStore(ReadStore, SQLiteTrackingRecorder):
             finally:
                 cursor.sqlite_cursor.close()
 
-    def close(self) -> None:
+    def _close(self) -> None:
         self.datastore.close()
 
 
@@ -814,6 +870,7 @@ if HAVE_POSTGRES:
             )
             datastore.pool.open(wait=True, timeout=10)  # fail here if PostgreSQL is unreachable
             PostgresTrackingRecorder.__init__(self, datastore, tracking_table_name=PG_TRACKING)
+            ReadStore.__init__(self)
 
         def _create_tracking(self) -> None:
             with self.datastore.transaction(commit=True) as curs:
@@ -821,13 +878,13 @@ if HAVE_POSTGRES:
             PostgresTrackingRecorder.create_table(self)
 
         @contextmanager
-        def transaction(self, *, write: bool) -> Iterator[Tx]:
+        def _transaction(self, *, write: bool) -> Iterator[Tx]:
             with self.datastore.get_connection() as conn, conn.transaction(
                 force_rollback=not write
             ):
                 yield _PostgresTx(self, conn)
 
-        def close(self) -> None:
+        def _close(self) -> None:
             self.datastore.close()
 
 
