@@ -258,6 +258,18 @@ def application(
         nkeys_seed_str=identity["nkeys_seed_str"], inbox_prefix=identity["inbox_prefix"],
     )
     app = FastStream(broker, logger=logger)
+    loading: list[asyncio.Task[None]] = []
+
+    async def load() -> None:
+        assert demo_quarter is not None
+        try:
+            done = await load_demo_showing(broker.connection, parts, demo_quarter, shown=shown)
+        except Exception:  # the system runs on without its demo: say so, on screen too
+            log.exception("demo not loaded", quarter=demo_quarter)
+            return
+        log.info("demo loaded", quarter=demo_quarter, messages=done["messages"])
+        if shown is not None:
+            shown.loaded(done)
 
     @app.after_startup
     async def start() -> None:
@@ -265,13 +277,17 @@ def application(
         if shown is not None:
             shown.ready(running(parts))
         if demo_quarter is not None:
-            done = await load_demo_showing(broker.connection, parts, demo_quarter, shown=shown)
-            log.info("demo loaded", quarter=demo_quarter, messages=done["messages"])
-            if shown is not None:
-                shown.loaded(done)
+            # a task of its own, so that Ctrl-C during the load stops it before the parts
+            # (and the read store it reads) stop under it
+            loading.append(asyncio.create_task(load(), name="demo-load"))
 
     @app.on_shutdown
     async def stop() -> None:
+        for task in loading:
+            if task.cancel():
+                log.warning("demo load interrupted", quarter=demo_quarter)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await parts.stop()
 
     return app

@@ -41,17 +41,18 @@ def up_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def start_up(up_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[Path], subprocess.Popen[bytes]]]:
-    """Starts `jiedu up --data-dir DIR`, its standard error in DIR/up-<n>.err; ends what is
+def start_up(up_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts `jiedu up --data-dir DIR [ARGS]` in a process group of its own (as a terminal
+    would: Ctrl-C reaches the whole group), its standard error in DIR/up-<n>.err; ends what is
     left at the end of the test."""
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(data_dir: Path) -> subprocess.Popen[bytes]:
+    def start(data_dir: Path, *args: str) -> subprocess.Popen[bytes]:
         data_dir.mkdir(parents=True, exist_ok=True)
         err = (data_dir / f"up-{len(started)}.err").open("wb")
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir)],
-            env=up_env, stdout=subprocess.DEVNULL, stderr=err,
+            [sys.executable, "-m", "services.cli", "up", "--data-dir", str(data_dir), *args],
+            env=up_env, stdout=subprocess.DEVNULL, stderr=err, process_group=0,
         )
         started.append(process)
         return process
@@ -75,7 +76,7 @@ def projector_pids(parent: int, module: str = "services.projector") -> list[int]
 
 
 def test_kill_9_of_jiedu_up_takes_its_nats_server_projector_and_api_along(
-    start_up: Callable[[Path], subprocess.Popen[bytes]], tmp_path: Path, up_env: dict[str, str]
+    start_up: Callable[..., subprocess.Popen[bytes]], tmp_path: Path, up_env: dict[str, str]
 ) -> None:
     up = start_up(tmp_path / "data")
     url = f"nats://127.0.0.1:{up_env['JIEDU_NATS_PORT']}"
@@ -98,7 +99,7 @@ def test_kill_9_of_jiedu_up_takes_its_nats_server_projector_and_api_along(
 
 
 def test_jiedu_up_adopts_a_server_left_on_its_data_dir_says_so_and_stops_it(
-    start_up: Callable[[Path], subprocess.Popen[bytes]], tmp_path: Path, up_env: dict[str, str]
+    start_up: Callable[..., subprocess.Popen[bytes]], tmp_path: Path, up_env: dict[str, str]
 ) -> None:
     data = tmp_path / "data"
     as_up = Settings(data_dir=data, nats_port=int(up_env["JIEDU_NATS_PORT"]))
@@ -120,3 +121,22 @@ def test_jiedu_up_adopts_a_server_left_on_its_data_dir_says_so_and_stops_it(
     up.send_signal(signal.SIGTERM)
     assert up.wait(WAIT_S) == 0
     assert left.process.wait(WAIT_S) is not None  # the adopted server stopped with it
+
+
+def test_ctrl_c_while_the_demo_loads_stops_jiedu_up_cleanly(
+    start_up: Callable[..., subprocess.Popen[bytes]], tmp_path: Path, up_env: dict[str, str]
+) -> None:
+    """Ctrl-C during `jiedu up --demo`'s load once closed the read store under the load, which
+    went on reading it: a traceback and exit status 1 (and, once, a segmentation fault). The
+    load is stopped first; then everything stops, with status 0."""
+    data = tmp_path / "data"
+    up = start_up(data, "--demo")
+    http = f"nats://{up_env['JIEDU_HTTP']}"
+    wait_for("jiedu up serves its HTTP API", lambda: listening(http))
+    time.sleep(2.0)  # the demo's load takes tens of seconds: it is under way
+    os.killpg(up.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+
+    assert up.wait(WAIT_S) == 0, (data / "up-0.err").read_text()[-3000:]
+    err = (data / "up-0.err").read_text()
+    assert "Traceback" not in err and "Error" not in err, err[-3000:]
+    assert "demo load interrupted" in (data / "logs" / "jiedu.log").read_text()
