@@ -244,11 +244,16 @@ async def test_an_acknowledged_message_naming_a_person_is_overwritten_in_intake_
     service = IntakeService(own, bootstrap.organs(settings), slow)
     await service.start()
     try:
-        for _ in range(200):
-            if len(await events(nc)) >= 2 and len(await rejected(nc)) >= 1:
-                break
+        js = nc.jetstream()
+        deadline = asyncio.get_running_loop().time() + 30
+        # decided (two appended, one refused) and acknowledged: the appends come before the
+        # acknowledgements, so the count of INTAKE is waited for too, not read once
+        while not (
+            len(await events(nc)) >= 2 and len(await rejected(nc)) >= 1
+            and (await js.stream_info(streams.INTAKE)).state.messages == 1
+        ):
+            assert asyncio.get_running_loop().time() < deadline, "not decided in 30 s"
             await asyncio.sleep(0.05)
-        assert (await nc.jetstream().stream_info(streams.INTAKE)).state.messages == 1
         assert files_holding(store) == {}
     finally:
         await service.stop()
