@@ -5,6 +5,7 @@ share one core and one GIL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import uvicorn
 
@@ -16,6 +17,9 @@ from services.adapters.processes import ChildProcess
 log = logs.get("jiedu.api")
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
+
+READY_WAIT_S = 60.0
+"""How long `jiedu up` waits for its HTTP API to answer before it goes on without."""
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -62,3 +66,26 @@ class ApiProcess(ChildProcess):
             "api", "services.api", ["--host", host, "--port", str(port), "--log-name", log_name],
             settings.child_environment(nats_url), stop_timeout_s=10.0,
         )
+        self.host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+        self.port = port
+
+    async def start(self) -> None:
+        """Start the process and return once it accepts connections on its port, or after
+        `READY_WAIT_S` (then with a warning; it may still come up): `jiedu up` shows the API's
+        address as running only when requests to it are answered."""
+        await super().start()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_WAIT_S
+        while loop.time() < deadline:
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), 1.0
+                )
+            except (OSError, TimeoutError):
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+            return
+        log.warning("the HTTP API is not answering yet", host=self.host, port=self.port)

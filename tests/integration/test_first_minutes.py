@@ -26,6 +26,7 @@ import pytest
 
 from services.adapters import logs
 from services.adapters.natsserver import free_port
+from services.bootstrap import listening
 from services.cli.screen import QUIET
 
 WAIT_S = 90.0
@@ -132,6 +133,7 @@ def test_up_on_a_terminal_prints_its_banner_once_ready_then_only_warnings_and_er
     terminal = Terminal()
     up = jiedu_up(started, up_env, data, stdout=terminal.slave, stderr=terminal.slave)
     wait_for("the banner", lambda: QUIET in terminal.text())
+    assert listening(f"nats://{up_env['JIEDU_HTTP']}"), "the banner came before the HTTP API"
     wait_for("the intake's info records in its log file",
              lambda: b"partition acquired" in (data / "logs" / "jiedu.log").read_bytes())
     kill_projector(up)
