@@ -692,6 +692,8 @@ class IntakeService:
         for partition in range(self.settings.partitions):
             key = f"partition.{partition}"
             owner, expires, revision = owners.get(partition, ("", 0.0, 0))
+            # named ours but not held: left by a previous run under the same instance name
+            free = not owner or owner == self.me or expires < now
             try:
                 if owner == self.me and partition in self.revisions:
                     if len(self.revisions) > share and partition == max(self.revisions):
@@ -700,9 +702,7 @@ class IntakeService:
                     self.revisions[partition] = await kv.update(key, until, last=revision)
                     if partition not in self.workers:  # it ended on an error: work on
                         self._start_worker(partition)
-                elif (not owner or owner == self.me or expires < now) and len(
-                    self.revisions
-                ) < share:
+                elif free and len(self.revisions) < share:
                     if revision:
                         rev = await kv.update(key, until, last=revision)
                     else:
