@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
@@ -94,12 +93,21 @@ async def take_arrived(
     sub: JetStreamContext.PushSubscription, limit: int, timeout: float
 ) -> list[Msg]:
     """Wait up to `timeout` seconds for one message of `sub`, then add whatever else is already
-    here, up to `limit`; [] if nothing came."""
+    here, up to `limit`; [] if nothing came.
+
+    The subscription's queue is read directly, not through nats-py's `next_msg`: that costs a
+    task per message, and its `asyncio.wait_for` (Python 3.11) loses a cancellation that meets
+    a message arriving, so a reader told to stop read on, and one waiting for it (the audit's
+    `pipe`) waited for ever. `asyncio.timeout` keeps the cancellation."""
+    queue = sub._pending_queue
     try:
-        batch = [await sub.next_msg(timeout=timeout)]
-    except NatsTimeout:
+        async with asyncio.timeout(timeout):
+            first = await queue.get()
+    except TimeoutError:
         return []
-    queue = sub._pending_queue  # drained directly: next_msg costs a task per message
+    sub._pending_size -= len(first.data)  # the bookkeeping next_msg would do
+    queue.task_done()
+    batch = [first]
     while len(batch) < limit:
         try:
             msg = queue.get_nowait()

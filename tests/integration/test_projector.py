@@ -19,6 +19,8 @@ import orjson
 import pytest
 import typer
 from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from typer.testing import CliRunner
 
 import factories as f
@@ -47,6 +49,7 @@ from services.projector import (
     lags,
     rebuild,
     stored_of,
+    take_arrived,
     wait_caught_up,
 )
 
@@ -232,6 +235,25 @@ async def test_the_feed_answers_flow_control_itself(nc: Client) -> None:
         assert [stored_of(m).seq for m in got] == list(range(1, top + 1))
     finally:
         await feed.close()
+
+
+async def test_a_reader_stopped_as_a_message_arrives_stops() -> None:
+    """Regression (a local CI run: `test_a_streamed_replay_writes_…` waited for ever): nats-py's
+    `next_msg` lost a cancellation that came in the same turn of the loop as a message, so the
+    audit's log reader, told to stop, read on and blocked on its full queue, and `pipe` waited
+    for it. `take_arrived` keeps the cancellation."""
+
+    class Open:
+        is_closed = False
+
+    sub = Subscription(Open(), id=1, subject=streams.ALL_EVENTS)  # its queue alone, no server
+    reader = asyncio.create_task(take_arrived(sub, 10, 5.0))
+    for _ in range(3):
+        await asyncio.sleep(0)  # waiting for a first message
+    sub._pending_queue.put_nowait(Msg(None, subject=streams.ALL_EVENTS, data=b"{}"))
+    assert reader.cancel()  # in the same turn: the reader has not finished
+    with pytest.raises(asyncio.CancelledError):
+        await reader
 
 
 async def test_a_redelivered_batch_changes_nothing(nc: Client, stores: Stores) -> None:
