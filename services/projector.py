@@ -102,20 +102,17 @@ async def take_arrived(
     queue = sub._pending_queue
     try:
         async with asyncio.timeout(timeout):
-            first = await queue.get()
+            batch = [await queue.get()]
     except TimeoutError:
         return []
-    sub._pending_size -= len(first.data)  # the bookkeeping next_msg would do
-    queue.task_done()
-    batch = [first]
     while len(batch) < limit:
         try:
-            msg = queue.get_nowait()
+            batch.append(queue.get_nowait())
         except asyncio.QueueEmpty:
             break
-        sub._pending_size -= len(msg.data)  # the bookkeeping next_msg would do
+    for msg in batch:  # the bookkeeping next_msg would do
+        sub._pending_size -= len(msg.data)
         queue.task_done()
-        batch.append(msg)
     return batch
 
 
