@@ -307,6 +307,16 @@ class Stopwatch:
         self.server_cpu_s = (self.server.cpu_s() - self.server_cpu_at) if self.server else 0.0
         return self.seconds
 
+    def rate(self, events: int, peak_mb: float | None = None) -> dict[str, float]:
+        """What a part measured in a child process reports of its stretch: seconds, events per
+        second, CPU seconds, and the process's peak RSS (now, unless `peak_mb` was taken)."""
+        return {
+            "seconds": round(self.seconds, 2),
+            "events_per_s": round(events / self.seconds, 1),
+            "peak_rss_mb": round(peak_rss_mb() if peak_mb is None else peak_mb, 1),
+            "cpu_s": round(self.cpu_s, 2),
+        }
+
     def usage(self) -> dict[str, float]:
         """CPU seconds spent meanwhile, by this Python process and by the nats-server."""
         return {"python_s": round(self.cpu_s, 2), "nats_server_s": round(self.server_cpu_s, 2)}
@@ -835,12 +845,7 @@ async def _raw_consumer(nats_url: str, credentials: Path, events: int) -> dict[s
     watch.stop()
     await sub.unsubscribe()
     await nc.close()
-    return {
-        "events_per_s": round(count / watch.seconds, 1),
-        "seconds": round(watch.seconds, 2),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "cpu_s": round(watch.cpu_s, 2),
-    }
+    return watch.rate(count)
 
 
 def _rebuild_child(
@@ -873,14 +878,7 @@ async def _rebuild(
     finally:
         await asyncio.to_thread(store.close)
         await nc.close()
-    return {
-        "events_per_s": round(position / watch.seconds, 1),
-        "seconds": round(watch.seconds, 2),
-        "events": position,
-        "cases": rows,
-        "peak_rss_mb": round(peak, 1),
-        "cpu_s": round(watch.cpu_s, 2),
-    }
+    return {**watch.rate(position, peak), "events": position, "cases": rows}
 
 
 def postgres_url(given: str | None) -> str:
@@ -1006,10 +1004,7 @@ async def _verify(
         await nc.close()
     d = report.divergence
     return {
-        "seconds": round(watch.seconds, 2),
-        "events_per_s": round(report.events / watch.seconds, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "cpu_s": round(watch.cpu_s, 2),
+        **watch.rate(report.events),
         "ok": report.ok,
         "divergence": None if d is None else f"{d.seq}: {d.reason}",
         "events": report.events,
@@ -1039,10 +1034,7 @@ async def _replay(nats_url: str, credentials: Path, out: Path, chunk: int) -> di
     finally:
         await nc.close()
     return {
-        "seconds": round(watch.seconds, 2),
-        "events_per_s": round(done.as_of_seq / watch.seconds, 1),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "cpu_s": round(watch.cpu_s, 2),
+        **watch.rate(done.as_of_seq),
         "as_of_seq": done.as_of_seq,
         "tables": len(done.files),
     }
