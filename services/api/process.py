@@ -5,7 +5,6 @@ share one core and one GIL."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import uvicorn
 
@@ -74,18 +73,11 @@ class ApiProcess(ChildProcess):
         `READY_WAIT_S` (then with a warning; it may still come up): `jiedu up` shows the API's
         address as running only when requests to it are answered."""
         await super().start()
+        address = f"nats://{self.host}:{self.port}"  # `listening` reads any such URL's host:port
         loop = asyncio.get_running_loop()
         deadline = loop.time() + READY_WAIT_S
         while loop.time() < deadline:
-            try:
-                _, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.host, self.port), 1.0
-                )
-            except (OSError, TimeoutError):
-                await asyncio.sleep(0.1)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
+            if await asyncio.to_thread(bootstrap.listening, address):
+                return
+            await asyncio.sleep(0.1)
         log.warning("the HTTP API is not answering yet", host=self.host, port=self.port)
